@@ -1,0 +1,1 @@
+//! Seccomp installation (filled in by the seccomp module work).
