@@ -5,8 +5,17 @@
 //! Synchronous: no tokio, no clap. All `unsafe` lives in [`sys`].
 
 pub mod capability;
+pub mod caps;
 pub mod idmap;
+pub mod init;
+pub mod mount;
+pub mod ns;
+pub mod plan;
 pub mod policy;
+pub mod rootfs;
 pub mod seccomp;
+pub mod spawn;
+pub mod sync;
 pub mod syscalls;
 pub mod sys;
+pub mod user;

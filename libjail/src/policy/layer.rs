@@ -1,0 +1,705 @@
+//! One policy layer as written: a YAML file or one `--set`, every field
+//! optional so that layers can be stacked (see [`super::load`]).
+//!
+//! Every value is checked while it is read, inside the `Deserialize` impls of
+//! small newtypes, so that serde-saphyr attaches the line and column of the
+//! offending node to the error. Checks that need more than one node (an id
+//! map's extents against each other) run when their container has been read
+//! and point at its start.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_saphyr::{DuplicateKeyPolicy, MessageFormatter, Options, UserMessageFormatter};
+
+use super::hint::did_you_mean;
+use super::{DEVICES, IdMode, InitMode, PolicyError, RLIMITS, Rlimit, SHIPPED};
+use crate::idmap::{IdMap, IdMapEntry};
+
+/// Separates a message from its hint inside a serde custom error, which
+/// carries a single string. Never part of a message users see.
+const HINT_SEP: char = '\u{1f}';
+
+/// A custom error message with an optional hint, for [`split_hint`].
+fn hinted(message: String, hint: Option<String>) -> String {
+    match hint {
+        Some(hint) => format!("{message}{HINT_SEP}{hint}"),
+        None => message,
+    }
+}
+
+/// Splits a message made by [`hinted`] back into message and hint.
+fn split_hint(text: &str) -> (String, Option<String>) {
+    match text.split_once(HINT_SEP) {
+        Some((message, hint)) => (message.to_string(), Some(hint.to_string())),
+        None => (text.to_string(), None),
+    }
+}
+
+/// One partial policy: what a file or a `--set` says, nothing inherited.
+///
+/// Obtained from [`parse_layer`]; [`super::load`] stacks layers on the
+/// built-in defaults. Every field is `None` when the layer does not set it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub(super) version: Option<Version>,
+    pub(super) description: Option<String>,
+    pub(super) extends: Option<Extends>,
+    pub(super) ids: Option<IdsLayer>,
+    pub(super) capabilities: Option<CapsLayer>,
+    pub(super) no_new_privs: Option<bool>,
+    pub(super) rootfs: Option<RootfsLayer>,
+    pub(super) proc: Option<ProcLayer>,
+    pub(super) sys: Option<SysLayer>,
+    pub(super) devices: Option<Vec<Device>>,
+    pub(super) seccomp: Option<SeccompLayer>,
+    pub(super) rlimits: Option<BTreeMap<RlimitName, RlimitSpec>>,
+    pub(super) hostname: Option<HostName>,
+    pub(super) domainname: Option<HostName>,
+    /// A `null` value removes an inherited variable.
+    pub(super) env: Option<BTreeMap<EnvName, Option<EnvValue>>>,
+    pub(super) workdir: Option<WorkDir>,
+    pub(super) user: Option<UserSpec>,
+    pub(super) init: Option<InitMode>,
+}
+
+impl Layer {
+    /// Whether the layer says `version: 1` (required in files).
+    pub fn has_version(&self) -> bool {
+        self.version.is_some()
+    }
+
+    /// The layer's `description`, if it has one.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The layer's `extends` as written (a shipped name or a path), if any.
+    pub fn extends(&self) -> Option<&str> {
+        match &self.extends {
+            Some(Extends::Shipped(name)) => Some(name),
+            Some(Extends::Path(path)) => Some(path),
+            None => None,
+        }
+    }
+}
+
+/// The YAML options every policy is read with: YAML 1.2 booleans only
+/// (`yes` is not `true`), and a repeated key is an error.
+fn yaml_options() -> Options {
+    let mut options = Options::default();
+    options.strict_booleans = true;
+    options.duplicate_keys = DuplicateKeyPolicy::Error;
+    // `devices: [null, zero]` names /dev/null: a plain `null` read into a
+    // string is the text "null". Optional fields still read `null` as unset.
+    options.null_as_string = true;
+    // We print our own one-line errors; skip building snippets.
+    options.with_snippet = false;
+    options
+}
+
+/// Reads one layer from YAML `text`. `origin` names the text in errors
+/// (a path, or a shipped profile's name). A missing `version` is not an
+/// error here: only files need one, and [`super::load`] checks it.
+pub fn parse_layer(text: &str, origin: &str) -> Result<Layer, PolicyError> {
+    from_yaml(text).map_err(|err| {
+        let problem = YamlProblem::from(&err);
+        match problem.location {
+            Some((line, column)) => PolicyError::Parse {
+                origin: origin.to_string(),
+                line,
+                column,
+                message: problem.message,
+                hint: problem.hint,
+            },
+            None => PolicyError::Invalid {
+                origin: origin.to_string(),
+                message: problem.with_hint(),
+            },
+        }
+    })
+}
+
+/// Deserializes `T` from YAML with [`yaml_options`].
+pub(super) fn from_yaml<T: for<'de> Deserialize<'de>>(
+    text: &str,
+) -> Result<T, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options(text, yaml_options())
+}
+
+/// A serde-saphyr error in our words: message, hint and where.
+pub(super) struct YamlProblem {
+    /// `(line, column)`, both from 1, when known.
+    pub(super) location: Option<(u64, u64)>,
+    /// What is wrong, lower-case, without location.
+    pub(super) message: String,
+    /// How to fix it, when we can tell.
+    pub(super) hint: Option<String>,
+}
+
+impl YamlProblem {
+    /// `message (hint)`.
+    pub(super) fn with_hint(&self) -> String {
+        match &self.hint {
+            Some(hint) => format!("{} ({hint})", self.message),
+            None => self.message.clone(),
+        }
+    }
+}
+
+impl From<&serde_saphyr::Error> for YamlProblem {
+    fn from(err: &serde_saphyr::Error) -> Self {
+        use serde_saphyr::Error as E;
+        let location = err
+            .location()
+            .filter(|l| l.line() > 0)
+            .map(|l| (l.line(), l.column()));
+        let known = |expected: &[&'static str]| -> Option<String> {
+            (!expected.is_empty()).then(|| {
+                let list: Vec<String> = expected.iter().map(|e| format!("`{e}`")).collect();
+                format!("expected one of {}", list.join(", "))
+            })
+        };
+        let (message, hint) = match err.without_snippet() {
+            E::SerdeUnknownField {
+                field, expected, ..
+            } => (
+                format!("unknown field `{field}`"),
+                did_you_mean(field, expected.iter().copied()).or_else(|| known(expected)),
+            ),
+            E::SerdeUnknownVariant {
+                variant, expected, ..
+            } => (
+                format!("unknown value `{variant}`"),
+                did_you_mean(variant, expected.iter().copied()).or_else(|| known(expected)),
+            ),
+            other => split_hint(&UserMessageFormatter.format_message(other)),
+        };
+        YamlProblem {
+            location,
+            message: super::printable(&message),
+            hint: hint.map(|h| super::printable(&h)),
+        }
+    }
+}
+
+/// `version:` — must be 1.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Version;
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let version = u64::deserialize(d)?;
+        if version == 1 {
+            Ok(Version)
+        } else {
+            Err(de::Error::custom(hinted(
+                format!("unsupported policy version {version}"),
+                Some("this jaild reads `version: 1`".to_string()),
+            )))
+        }
+    }
+}
+
+/// `extends:` — a shipped profile or a file path.
+#[derive(Clone, Debug)]
+pub(super) enum Extends {
+    /// A shipped profile, by name.
+    Shipped(&'static str),
+    /// A file, relative to the extending file's directory unless absolute.
+    Path(String),
+}
+
+impl TryFrom<String> for Extends {
+    type Error = String;
+
+    fn try_from(spec: String) -> Result<Self, String> {
+        if spec.contains('\0') || spec.is_empty() {
+            return Err("`extends` must be a shipped profile name or a file path".to_string());
+        }
+        if super::is_path_like(&spec) {
+            return Ok(Extends::Path(spec));
+        }
+        match SHIPPED.iter().find(|&&name| name == spec) {
+            Some(name) => Ok(Extends::Shipped(name)),
+            None => Err(hinted(
+                format!("unknown shipped profile `{spec}`"),
+                did_you_mean(&spec, SHIPPED.iter().copied()).or_else(|| {
+                    Some(format!(
+                        "shipped profiles: {}; a file path must contain `/` or end in .yaml",
+                        SHIPPED.join(", ")
+                    ))
+                }),
+            )),
+        }
+    }
+}
+
+/// Implements `Deserialize` for a newtype through `TryFrom<String>`, so
+/// the check's message carries the string's location.
+macro_rules! deserialize_via_string {
+    ($($ty:ty),* $(,)?) => {$(
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                <$ty>::try_from(text).map_err(de::Error::custom)
+            }
+        }
+    )*};
+}
+
+deserialize_via_string!(
+    Extends,
+    EntryText,
+    CapName,
+    KernelPath<'p'>,
+    KernelPath<'s'>,
+    Device,
+    SyscallName,
+    RlimitName,
+    HostName,
+    EnvName,
+    EnvValue,
+    WorkDir,
+    UserSpec,
+);
+
+/// `ids:`.
+#[derive(Clone, Debug, Default)]
+pub(super) struct IdsLayer {
+    pub(super) mode: Option<IdMode>,
+    pub(super) map: Option<IdMap>,
+    pub(super) gid_map: Option<IdMap>,
+}
+
+/// `ids:` as written, before the check that ties its fields together.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIds {
+    mode: Option<IdMode>,
+    map: Option<IdMapSpec>,
+    gid_map: Option<IdMapSpec>,
+}
+
+impl<'de> Deserialize<'de> for IdsLayer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawIds::deserialize(d)?;
+        if let Some(mode) = raw.mode.filter(|&m| m != IdMode::Custom)
+            && (raw.map.is_some() || raw.gid_map.is_some())
+        {
+            return Err(de::Error::custom(hinted(
+                format!("`map` and `gid_map` are only used with `mode: custom`, not `{mode}`"),
+                Some("set `mode: custom`, or drop the map".to_string()),
+            )));
+        }
+        Ok(IdsLayer {
+            mode: raw.mode,
+            map: raw.map.map(|m| m.0),
+            gid_map: raw.gid_map.map(|m| m.0),
+        })
+    }
+}
+
+/// A list of `INSIDE:OUTSIDE:COUNT` strings, checked as a whole.
+struct IdMapSpec(IdMap);
+
+impl<'de> Deserialize<'de> for IdMapSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let entries = Vec::<EntryText>::deserialize(d)?;
+        let map = IdMap(entries.into_iter().map(|e| e.0).collect());
+        map.validate().map_err(de::Error::custom)?;
+        Ok(IdMapSpec(map))
+    }
+}
+
+/// One extent, `INSIDE:OUTSIDE:COUNT` (or `INSIDE OUTSIDE COUNT`).
+struct EntryText(IdMapEntry);
+
+impl TryFrom<String> for EntryText {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse().map(EntryText).map_err(|e| e.to_string())
+    }
+}
+
+/// `capabilities:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CapsLayer {
+    pub(super) allow: Option<Vec<CapName>>,
+    pub(super) add: Option<Vec<CapName>>,
+    pub(super) drop: Option<Vec<CapName>>,
+}
+
+/// A capability, as `CHOWN`, `CAP_CHOWN` or any case of either.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CapName(pub(super) u8);
+
+impl TryFrom<String> for CapName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        crate::capability::number(&name)
+            .map(CapName)
+            .ok_or_else(|| {
+                let upper = name.trim().to_ascii_uppercase();
+                let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+                let names = crate::capability::CAPABILITIES.iter().map(|&(n, _)| n);
+                hinted(
+                    format!("unknown capability `{name}`"),
+                    did_you_mean(bare, names),
+                )
+            })
+    }
+}
+
+/// `rootfs:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RootfsLayer {
+    pub(super) readonly: Option<bool>,
+    pub(super) nosuid: Option<bool>,
+    pub(super) nodev: Option<bool>,
+}
+
+/// `proc:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProcLayer {
+    pub(super) masked: Option<Vec<KernelPath<'p'>>>,
+    pub(super) readonly: Option<Vec<KernelPath<'p'>>>,
+    pub(super) sys_net_writable: Option<bool>,
+}
+
+/// `sys:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SysLayer {
+    pub(super) masked: Option<Vec<KernelPath<'s'>>>,
+    pub(super) readonly: Option<Vec<KernelPath<'s'>>>,
+}
+
+/// A normalised absolute path below `/proc` (`ROOT = 'p'`) or `/sys`
+/// (`ROOT = 's'`).
+#[derive(Clone, Debug)]
+pub(super) struct KernelPath<const ROOT: char>(pub(super) String);
+
+impl<const ROOT: char> TryFrom<String> for KernelPath<ROOT> {
+    type Error = String;
+
+    fn try_from(path: String) -> Result<Self, String> {
+        let root = if ROOT == 'p' { "/proc" } else { "/sys" };
+        let bad = |why: &str| format!("path `{path}` {why}");
+        let Some(rest) = path.strip_prefix(root).and_then(|r| r.strip_prefix('/')) else {
+            return Err(bad(&format!("is not below {root}/")));
+        };
+        if path.contains('\0') {
+            return Err(bad("contains a NUL byte"));
+        }
+        if rest.is_empty() || rest.ends_with('/') {
+            return Err(bad("must name an entry without a trailing `/`"));
+        }
+        if rest
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(bad("is not normalised (no `//`, `.` or `..` allowed)"));
+        }
+        Ok(KernelPath(path))
+    }
+}
+
+/// One of [`DEVICES`].
+#[derive(Clone, Debug)]
+pub(super) struct Device(pub(super) String);
+
+impl TryFrom<String> for Device {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        if DEVICES.contains(&name.as_str()) {
+            Ok(Device(name))
+        } else {
+            Err(hinted(
+                format!("device `{name}` is not one jaild offers"),
+                did_you_mean(&name, DEVICES.iter().copied())
+                    .or_else(|| Some(format!("devices are {}", DEVICES.join(", ")))),
+            ))
+        }
+    }
+}
+
+/// `seccomp:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SeccompLayer {
+    pub(super) deny: Option<Vec<SyscallName>>,
+    pub(super) allow: Option<Vec<SyscallName>>,
+}
+
+/// A system call known to [`crate::syscalls`].
+#[derive(Clone, Debug)]
+pub(super) struct SyscallName(pub(super) String);
+
+impl TryFrom<String> for SyscallName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        if crate::syscalls::number(&name).is_some() {
+            Ok(SyscallName(name))
+        } else {
+            let names = crate::syscalls::SYSCALLS.iter().map(|&(n, _)| n);
+            Err(hinted(
+                format!("unknown system call `{name}`"),
+                did_you_mean(&name, names),
+            ))
+        }
+    }
+}
+
+/// One of [`RLIMITS`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct RlimitName(pub(super) String);
+
+impl TryFrom<String> for RlimitName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        if RLIMITS.contains(&name.as_str()) {
+            Ok(RlimitName(name))
+        } else {
+            Err(hinted(
+                format!("unknown rlimit `{name}`"),
+                did_you_mean(&name, RLIMITS.iter().copied())
+                    .or_else(|| Some(format!("rlimits are {}", RLIMITS.join(", ")))),
+            ))
+        }
+    }
+}
+
+/// An rlimit: an integer (soft = hard), `unlimited`, or `{soft, hard}`
+/// where each is an integer or `unlimited`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RlimitSpec(pub(super) Rlimit);
+
+/// What an rlimit value may be, for serde's "expected …" messages.
+const RLIMIT_EXPECTED: &str = "an integer, `unlimited`, or {soft: N, hard: N}";
+
+/// One limit value: an integer or `unlimited`.
+struct RlimitValue(u64);
+
+impl<'de> Deserialize<'de> for RlimitValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LimitVisitor).map(RlimitValue)
+    }
+}
+
+/// Reads an integer or `unlimited`.
+struct LimitVisitor;
+
+impl Visitor<'_> for LimitVisitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer or `unlimited`")
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+        Ok(n)
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<u64, E> {
+        u64::try_from(n).map_err(|_| E::custom(format!("rlimit {n} is negative")))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<u64, E> {
+        match s {
+            "unlimited" | "infinity" => Ok(Rlimit::UNLIMITED),
+            _ => Err(E::custom(hinted(
+                format!("rlimit `{s}` is not a number"),
+                Some("use an integer or `unlimited`".to_string()),
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RlimitSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// Reads a single limit, or a `{soft, hard}` mapping.
+        struct SpecVisitor;
+
+        impl<'de> Visitor<'de> for SpecVisitor {
+            type Value = Rlimit;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(RLIMIT_EXPECTED)
+            }
+
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Rlimit, E> {
+                Ok(Rlimit { soft: n, hard: n })
+            }
+
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Rlimit, E> {
+                LimitVisitor
+                    .visit_i64(n)
+                    .map(|n| Rlimit { soft: n, hard: n })
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Rlimit, E> {
+                LimitVisitor
+                    .visit_str(s)
+                    .map(|n| Rlimit { soft: n, hard: n })
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Rlimit, A::Error> {
+                const FIELDS: &[&str] = &["soft", "hard"];
+                let (mut soft, mut hard) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "soft" => &mut soft,
+                        "hard" => &mut hard,
+                        _ => return Err(de::Error::unknown_field(&key, FIELDS)),
+                    };
+                    *slot = Some(map.next_value::<RlimitValue>()?.0);
+                }
+                let (Some(soft), Some(hard)) = (soft, hard) else {
+                    return Err(de::Error::custom(hinted(
+                        "an rlimit mapping needs both `soft` and `hard`".to_string(),
+                        Some("write a single value to set both".to_string()),
+                    )));
+                };
+                if soft > hard {
+                    return Err(de::Error::custom(format!(
+                        "rlimit soft limit {} is above its hard limit {}",
+                        Rlimit::show(soft),
+                        Rlimit::show(hard)
+                    )));
+                }
+                Ok(Rlimit { soft, hard })
+            }
+        }
+
+        d.deserialize_any(SpecVisitor).map(RlimitSpec)
+    }
+}
+
+/// A host or domain name: 1 to 64 of `[A-Za-z0-9.-]`, not starting with
+/// `-` or `.`.
+#[derive(Clone, Debug)]
+pub(super) struct HostName(pub(super) String);
+
+impl TryFrom<String> for HostName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        let ok_chars = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if (1..=64).contains(&name.len()) && ok_chars && !name.starts_with(['-', '.']) {
+            Ok(HostName(name))
+        } else {
+            Err(format!(
+                "bad name `{name}`: use 1 to 64 of A-Z a-z 0-9 . -, not starting with - or ."
+            ))
+        }
+    }
+}
+
+/// An environment variable's name: not empty, no `=`, no NUL.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct EnvName(pub(super) String);
+
+impl TryFrom<String> for EnvName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            Err(format!(
+                "bad environment variable name `{}`: it must be non-empty, without `=` or NUL",
+                name.escape_debug()
+            ))
+        } else {
+            Ok(EnvName(name))
+        }
+    }
+}
+
+/// An environment variable's value: no NUL.
+#[derive(Clone, Debug)]
+pub(super) struct EnvValue(pub(super) String);
+
+impl TryFrom<String> for EnvValue {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        if value.contains('\0') {
+            Err("an environment variable's value must not contain NUL".to_string())
+        } else {
+            Ok(EnvValue(value))
+        }
+    }
+}
+
+/// `workdir:` — an absolute path inside the jail.
+#[derive(Clone, Debug)]
+pub(super) struct WorkDir(pub(super) String);
+
+impl TryFrom<String> for WorkDir {
+    type Error = String;
+
+    fn try_from(path: String) -> Result<Self, String> {
+        if !path.starts_with('/') {
+            Err(format!("workdir `{path}` is not an absolute path"))
+        } else if path.contains('\0') {
+            Err("workdir must not contain NUL".to_string())
+        } else {
+            Ok(WorkDir(path))
+        }
+    }
+}
+
+/// `user:` — `root`, `UID`, `UID:GID`, or a user name from the jail's
+/// `/etc/passwd` (`[a-z_][a-z0-9_-]{0,31}`).
+#[derive(Clone, Debug)]
+pub(super) struct UserSpec(pub(super) String);
+
+impl TryFrom<String> for UserSpec {
+    type Error = String;
+
+    fn try_from(user: String) -> Result<Self, String> {
+        // 4294967295 is (uid_t)-1, which no process can have.
+        let id = |s: &str| {
+            !s.is_empty()
+                && s.bytes().all(|b| b.is_ascii_digit())
+                && s.parse::<u32>().is_ok_and(|n| n != u32::MAX)
+        };
+        let name = |s: &str| {
+            let mut bytes = s.bytes();
+            bytes
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+                && s.len() <= 32
+                && bytes
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        };
+        let ok = match user.split_once(':') {
+            Some((uid, gid)) => id(uid) && id(gid),
+            None => id(&user) || name(&user),
+        };
+        if ok {
+            Ok(UserSpec(user))
+        } else {
+            Err(hinted(
+                format!("bad user `{user}`"),
+                Some(
+                    "use root, a UID, UID:GID (ids below 4294967295), or a user name like `www-data`"
+                        .to_string(),
+                ),
+            ))
+        }
+    }
+}

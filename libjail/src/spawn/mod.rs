@@ -1,0 +1,290 @@
+//! The spawn sequence (DESIGN §4), parent side: one linear function, one
+//! commented step per line. The child side is [`stages`], run for real by
+//! [`live::Live`].
+//!
+//! The caller must be single-threaded and freshly exec'd (`jailctl run`, or
+//! the `jail-init` helper that the daemon starts): the clones below have
+//! fork semantics.
+
+pub mod live;
+pub mod stages;
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use crate::plan::{Console, Plan};
+use crate::sync::{self, ChildMsg, ParentMsg, Step};
+use crate::{ns, rootfs, sys};
+
+/// What went wrong while starting or running a jail.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(transparent)]
+    Rootfs(#[from] rootfs::RootfsError),
+    #[error(transparent)]
+    Namespaces(#[from] ns::NsError),
+    #[error(transparent)]
+    Sync(#[from] sync::SyncError),
+    #[error("spawn: {step}: {source}")]
+    Io { step: &'static str, source: io::Error },
+    #[error("{step}: {detail}: {}", io::Error::from_raw_os_error(*errno))]
+    Setup { step: Step, errno: i32, detail: String },
+    #[error("exec {path}: {}", exec_reason(*errno))]
+    Exec { path: String, errno: i32 },
+    #[error("spawn: the jail's setup stage died before reporting ({0})")]
+    Died(String),
+}
+
+fn exec_reason(errno: i32) -> String {
+    match errno {
+        libc::ENOENT => "command not found in the jail".to_string(),
+        _ => io::Error::from_raw_os_error(errno).to_string(),
+    }
+}
+
+impl SpawnError {
+    /// The exit status `jailctl run` reports: 127 when the command is not
+    /// found, 126 when it cannot be executed, 125 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SpawnError::Exec { errno: libc::ENOENT, .. } => 127,
+            SpawnError::Exec { .. } => 126,
+            _ => 125,
+        }
+    }
+}
+
+fn io_step(step: &'static str) -> impl FnOnce(io::Error) -> SpawnError {
+    move |source| SpawnError::Io { step, source }
+}
+
+/// A started jail: the host pid of its pid 1 and the parent's ends.
+#[derive(Debug)]
+pub struct Running {
+    /// Host pid of the jail's init (the setup stage, now the payload).
+    pub pid: libc::pid_t,
+    /// The pty master when the plan asked for one.
+    pub pty: Option<OwnedFd>,
+}
+
+/// Signals the parent forwards to the jail (blocked while it runs).
+pub const FORWARDED: &[libc::c_int] = &[
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+];
+
+/// Start the jail described by `plan` (DESIGN §4 steps 1–3 and 17).
+///
+/// The caller has blocked the signals it wants to handle: the child
+/// inherits the mask and clears it right before the payload's exec.
+pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
+    // 1. open the rootfs by fd: no symlink in its path, a private parent
+    let root = rootfs::open_checked(&plan.rootfs)?;
+    // 1. the typed sync channel
+    let (parent_sock, child_sock) = sync::pair().map_err(io_step("socketpair"))?;
+    // 1. the console: a pty when asked, sized like ours
+    let pty = match plan.console {
+        Console::Pty => Some(sys::openpty(sys::window_size(0).ok().as_ref()).map_err(io_step("openpty"))?),
+        Console::Inherit => None,
+    };
+    // 2. holder: the jail's user namespace with uts, ipc and net; id maps
+    let holder = ns::create_holder(&plan.uid_map, &plan.gid_map)?;
+    // 2. the rootfs as a detached clone: nosuid/nodev, idmapped with the holder's user namespace
+    let userns = plan.idmapped_rootfs.then(|| holder.user.as_fd());
+    let rp = &plan.policy.rootfs;
+    let tree = crate::mount::clone_rootfs(root.fd.as_fd(), &plan.rootfs.to_string_lossy(), userns, rp.nosuid, rp.nodev)
+        .map_err(|e| SpawnError::Io { step: "clone the rootfs", source: io::Error::other(format!("{}: {}", e.what, e.source)) })?;
+    // 3. the setup stage: pid 1 of a new pid namespace, in a new mount namespace
+    let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
+    let Some(pid) = sys::clone_fork(flags).map_err(io_step("clone the setup stage"))? else {
+        child(plan, &holder, &root.fd, tree, &child_sock, pty.as_ref().map(|(_, s)| s));
+    };
+    drop(child_sock);
+    drop(tree);
+    drop(holder);
+    drop(root);
+    // 3. (cgroup placement and network: later issues) then Go
+    sync::send(parent_sock.as_fd(), &ParentMsg::Go)?;
+    // 17. Ready, or the step that failed
+    match sync::recv::<ChildMsg>(parent_sock.as_fd()) {
+        Ok(Some(ChildMsg::Ready)) => {}
+        other => {
+            let err = match other {
+                Ok(Some(ChildMsg::SetupFailed { step, errno, detail })) => SpawnError::Setup { step, errno, detail },
+                Ok(Some(ChildMsg::ExecFailed { errno, path })) => SpawnError::Exec { path, errno },
+                Ok(Some(ChildMsg::Ready)) | Ok(None) => SpawnError::Died("no message".into()),
+                Err(e) => SpawnError::Sync(e),
+            };
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::waitpid(pid, 0);
+            return Err(err);
+        }
+    }
+    // 17. the payload's exec: the socket closes on success (close-on-exec),
+    // or an ExecFailed arrives
+    match sync::recv::<ChildMsg>(parent_sock.as_fd())? {
+        None => {}
+        Some(ChildMsg::ExecFailed { errno, path }) => {
+            let _ = sys::waitpid(pid, 0);
+            return Err(SpawnError::Exec { path, errno });
+        }
+        Some(other) => {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::waitpid(pid, 0);
+            return Err(SpawnError::Died(format!("unexpected {other:?}")));
+        }
+    }
+    Ok(Running { pid, pty: pty.map(|(m, _)| m) })
+}
+
+/// The child of the clone: run both stages, report a failure, never return.
+fn child(
+    plan: &Plan,
+    holder: &ns::Holder,
+    rootfs: &OwnedFd,
+    tree: OwnedFd,
+    sync_fd: &OwnedFd,
+    pty_slave: Option<&OwnedFd>,
+) -> ! {
+    if let Some(slave) = pty_slave {
+        for fd in 0..3 {
+            if sys::dup2(slave.as_raw_fd(), fd).is_err() {
+                sys::exit_now(125);
+            }
+        }
+    }
+    let mut k = live::Live::new(plan, holder, rootfs, tree, sync_fd);
+    let sw = stages::Switches {
+        no_new_privs: plan.policy.no_new_privs,
+        readonly_root: plan.policy.rootfs.readonly,
+        init: plan.policy.init,
+    };
+    let err = match stages::setup_stage(&mut k, sw) {
+        Ok(()) => stages::jail_stage(&mut k, sw),
+        Err(e) => e,
+    };
+    if err.step == Step::Exec {
+        // ExecFailed was sent by the exec step itself.
+        sys::exit_now(if err.errno == libc::ENOENT { 127 } else { 126 });
+    }
+    k.report(&err);
+    sys::exit_now(125)
+}
+
+/// The exit status of a wait status: the code, or 128 + the signal.
+pub fn exit_status(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        125
+    }
+}
+
+/// Wait for the jail's init while forwarding `FORWARDED` signals (already
+/// blocked by the caller) and relaying the pty; returns its exit status.
+pub fn wait(running: &Running) -> Result<i32, SpawnError> {
+    let mut signals = FORWARDED.to_vec();
+    signals.push(libc::SIGCHLD);
+    let sfd = sys::signalfd(&signals).map_err(io_step("signalfd"))?;
+    let _raw = running.pty.as_ref().filter(|_| sys::isatty(0)).and_then(|_| RawMode::enter(0));
+    let mut stdin_open = running.pty.is_some();
+    let mut master_open = running.pty.is_some();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        // The jail may have ended while we were busy.
+        if let Some((_, st)) = sys::waitpid(running.pid, libc::WNOHANG).map_err(io_step("waitpid"))? {
+            if let Some(m) = &running.pty {
+                drain(m, &mut buf);
+            }
+            return Ok(exit_status(st));
+        }
+        let mut fds = vec![libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if let Some(m) = &running.pty {
+            fds.push(libc::pollfd { fd: if stdin_open { 0 } else { -1 }, events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd { fd: if master_open { m.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 });
+        }
+        sys::poll(&mut fds, -1).map_err(io_step("poll"))?;
+        if fds[0].revents & libc::POLLIN != 0 {
+            let sig = sys::read_signalfd(sfd.as_fd()).map_err(io_step("read signalfd"))?;
+            if sig == libc::SIGWINCH {
+                if let (Some(m), Ok(ws)) = (&running.pty, sys::window_size(0)) {
+                    let _ = sys::set_window_size(m.as_raw_fd(), &ws);
+                }
+            } else if sig != libc::SIGCHLD {
+                let _ = sys::kill(running.pid, sig);
+            }
+        }
+        if let Some(m) = &running.pty {
+            if fds[1].revents != 0 {
+                match sys::read(sys::borrow_raw(0), &mut buf) {
+                    Ok(n) if n > 0 => {
+                        let _ = sys::write_all(m.as_fd(), &buf[..n]);
+                    }
+                    _ => stdin_open = false,
+                }
+            }
+            if fds[2].revents != 0 {
+                match sys::read(m.as_fd(), &mut buf) {
+                    Ok(n) if n > 0 => {
+                        let _ = sys::write_all(sys::borrow_raw(1), &buf[..n]);
+                    }
+                    _ => master_open = false,
+                }
+            }
+        }
+    }
+}
+
+/// Copy what is left in the pty to stdout once the jail has ended.
+fn drain(master: &OwnedFd, buf: &mut [u8]) {
+    loop {
+        let mut fds = [libc::pollfd { fd: master.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if !matches!(sys::poll(&mut fds, 0), Ok(1)) || fds[0].revents & libc::POLLIN == 0 {
+            return;
+        }
+        match sys::read(master.as_fd(), buf) {
+            Ok(n) if n > 0 => {
+                let _ = sys::write_all(sys::borrow_raw(1), &buf[..n]);
+            }
+            _ => return,
+        }
+    }
+}
+
+/// The caller's terminal in raw mode while a pty is relayed; restored on drop.
+struct RawMode {
+    fd: i32,
+    saved: libc::termios,
+}
+
+impl RawMode {
+    fn enter(fd: i32) -> Option<RawMode> {
+        let saved = sys::tcgetattr(fd).ok()?;
+        sys::tcsetattr(fd, &sys::make_raw(&saved)).ok()?;
+        Some(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = sys::tcsetattr(self.fd, &self.saved);
+    }
+}
+
+/// Start the jail and wait for it: `jailctl run`.
+pub fn run(plan: &Plan) -> Result<i32, SpawnError> {
+    let mut blocked = FORWARDED.to_vec();
+    blocked.push(libc::SIGCHLD);
+    let old = sys::block_signals(&blocked).map_err(io_step("block signals"))?;
+    let result = spawn(plan).and_then(|running| wait(&running));
+    let _ = sys::set_signal_mask(&old);
+    result
+}
