@@ -89,6 +89,8 @@ pub enum ParentMsg {
 pub enum ChildMsg {
     /// Every step before exec succeeded; the payload is about to be exec'd.
     Ready,
+    /// The master of the jail's console pty rides along (SCM_RIGHTS).
+    Console,
     /// A step failed: which, the errno, and what it was working on.
     SetupFailed { step: Step, errno: i32, detail: String },
     /// `execve` of the payload failed.
@@ -119,6 +121,48 @@ pub fn send<T: Serialize>(fd: BorrowedFd<'_>, msg: &T) -> Result<(), SyncError> 
     let bytes = serde_json::to_vec(msg)?;
     sys::write_all(fd, &bytes)?;
     Ok(())
+}
+
+/// Send one message with a descriptor attached (SCM_RIGHTS).
+pub fn send_with_fd<T: Serialize>(fd: BorrowedFd<'_>, msg: &T, attached: BorrowedFd<'_>) -> Result<(), SyncError> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::os::fd::AsRawFd;
+    let bytes = serde_json::to_vec(msg)?;
+    let iov = [io::IoSlice::new(&bytes)];
+    let fds = [attached.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(fd.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None).map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// Receive one message and the descriptor attached to it, if any.
+pub fn recv_with_fd<T: for<'de> Deserialize<'de>>(fd: BorrowedFd<'_>) -> Result<Option<(T, Option<OwnedFd>)>, SyncError> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut cmsg_space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let (n, attached) = {
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg_space), MsgFlags::MSG_CMSG_CLOEXEC)
+            .map_err(io::Error::from)?;
+        let mut attached = None;
+        for c in msg.cmsgs().map_err(io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // The kernel just installed this descriptor for us.
+                    let owned = crate::sys::take_fd(raw);
+                    if attached.is_none() {
+                        attached = owned;
+                    }
+                }
+            }
+        }
+        (msg.bytes, attached)
+    };
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(Some((serde_json::from_slice(&buf[..n])?, attached)))
 }
 
 /// Receive one message; `None` when the peer closed the socket.

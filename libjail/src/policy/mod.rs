@@ -804,9 +804,7 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
             ));
         }
         IdMode::Custom => {
-            if ids.gid_map.is_none() {
-                ids.gid_map = ids.map.clone();
-            }
+            ids.gid_map = ids.gid_map.take().or_else(|| ids.map.clone());
         }
         mode if ids.map.is_some() || ids.gid_map.is_some() => {
             return Err(ids_error(format!(

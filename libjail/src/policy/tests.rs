@@ -503,6 +503,11 @@ fn set_refuses_malformed_values() {
             .starts_with("--set capabilities.allow=[SYS_ADMIN: malformed value `[SYS_ADMIN`: "),
     );
     assert!(set_error("hostname={a: [}").contains("malformed value"));
+    assert_eq!(
+        set_error("hostname=x\nids: {}"),
+        "--set hostname=x\\nids: {}: malformed value `x\\nids: {}`: \
+         mapping values are not allowed in this context"
+    );
     assert!(set_error("rlimits.nofile={soft: 10, hard: 5}").contains("above its hard limit"));
     assert!(set_error("env.FOO=[a]").contains("expected string"));
 }
@@ -519,7 +524,14 @@ fn set_values_cannot_inject_other_keys() {
         "rootfs.nosuid=false\n---\nids: {mode: passthrough}",
     ] {
         match load(None, &sets(&[arg])) {
-            Err(PolicyError::BadSet { .. }) => {}
+            Err(e @ PolicyError::BadSet { .. }) => {
+                // Control characters of the argument are escaped.
+                let text = e.to_string();
+                assert!(
+                    !text.contains(['\n', '\r', '\u{85}', '\u{2028}']),
+                    "{text:?}"
+                );
+            }
             Ok(policy) => assert_eq!(policy.ids.mode, IdMode::Isolated, "{arg:?}"),
             Err(other) => panic!("{arg:?}: {other}"),
         }
@@ -764,4 +776,3 @@ fn builtin_defaults_are_as_documented() {
         layer::KernelPath::<'s'>::try_from(path.to_string()).unwrap();
     }
 }
-

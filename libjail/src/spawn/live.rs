@@ -217,6 +217,16 @@ impl Kernel for Live<'_> {
     fn new_session(&mut self) -> StepResult {
         sys::setsid().map_err(io_err(Step::NewSession, "setsid"))?;
         if self.plan.console == Console::Pty {
+            // The console is a pty of the jail's own devpts instance, so its
+            // name resolves inside; the master goes to the parent.
+            let (master, slave) = sys::open_pty_pair().map_err(io_err(Step::NewSession, "/dev/ptmx"))?;
+            sync::send_with_fd(sys::borrow_raw(self.sync), &ChildMsg::Console, master.as_fd())
+                .map_err(|e| StepError { step: Step::NewSession, errno: libc::EPIPE, detail: e.to_string() })?;
+            drop(master);
+            for fd in 0..3 {
+                sys::dup2(slave.as_raw_fd(), fd).map_err(io_err(Step::NewSession, "console stdio"))?;
+            }
+            drop(slave);
             sys::set_controlling_tty(0).map_err(io_err(Step::NewSession, "controlling tty"))?;
         }
         Ok(())

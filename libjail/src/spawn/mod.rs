@@ -88,11 +88,6 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
     let root = rootfs::open_checked(&plan.rootfs)?;
     // 1. the typed sync channel
     let (parent_sock, child_sock) = sync::pair().map_err(io_step("socketpair"))?;
-    // 1. the console: a pty when asked, sized like ours
-    let pty = match plan.console {
-        Console::Pty => Some(sys::openpty(sys::window_size(0).ok().as_ref()).map_err(io_step("openpty"))?),
-        Console::Inherit => None,
-    };
     // 2. holder: the jail's user namespace with uts, ipc and net; id maps
     let holder = ns::create_holder(&plan.uid_map, &plan.gid_map)?;
     // 2. the rootfs as a detached clone: nosuid/nodev, idmapped with the holder's user namespace
@@ -103,7 +98,7 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
     // 3. the setup stage: pid 1 of a new pid namespace, in a new mount namespace
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
     let Some(pid) = sys::clone_fork(flags).map_err(io_step("clone the setup stage"))? else {
-        child(plan, &holder, &root.fd, tree, &child_sock, pty.as_ref().map(|(_, s)| s));
+        child(plan, &holder, &root.fd, tree, &child_sock);
     };
     drop(child_sock);
     drop(tree);
@@ -111,14 +106,25 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
     drop(root);
     // 3. (cgroup placement and network: later issues) then Go
     sync::send(parent_sock.as_fd(), &ParentMsg::Go)?;
-    // 17. Ready, or the step that failed
-    match sync::recv::<ChildMsg>(parent_sock.as_fd()) {
+    // 17. Ready (after the console's master with -t), or the step that failed
+    let mut pty = None;
+    let mut msg = sync::recv_with_fd::<ChildMsg>(parent_sock.as_fd());
+    if plan.console == Console::Pty {
+        if let Ok(Some((ChildMsg::Console, Some(master)))) = msg {
+            if let Ok(ws) = sys::window_size(0) {
+                let _ = sys::set_window_size(master.as_raw_fd(), &ws);
+            }
+            pty = Some(master);
+            msg = sync::recv_with_fd::<ChildMsg>(parent_sock.as_fd());
+        }
+    }
+    match msg.map(|m| m.map(|(m, _)| m)) {
         Ok(Some(ChildMsg::Ready)) => {}
         other => {
             let err = match other {
                 Ok(Some(ChildMsg::SetupFailed { step, errno, detail })) => SpawnError::Setup { step, errno, detail },
                 Ok(Some(ChildMsg::ExecFailed { errno, path })) => SpawnError::Exec { path, errno },
-                Ok(Some(ChildMsg::Ready)) | Ok(None) => SpawnError::Died("no message".into()),
+                Ok(Some(ChildMsg::Ready | ChildMsg::Console)) | Ok(None) => SpawnError::Died("no message".into()),
                 Err(e) => SpawnError::Sync(e),
             };
             let _ = sys::kill(pid, libc::SIGKILL);
@@ -140,7 +146,7 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
             return Err(SpawnError::Died(format!("unexpected {other:?}")));
         }
     }
-    Ok(Running { pid, pty: pty.map(|(m, _)| m) })
+    Ok(Running { pid, pty })
 }
 
 /// The child of the clone: run both stages, report a failure, never return.
@@ -150,15 +156,7 @@ fn child(
     rootfs: &OwnedFd,
     tree: OwnedFd,
     sync_fd: &OwnedFd,
-    pty_slave: Option<&OwnedFd>,
 ) -> ! {
-    if let Some(slave) = pty_slave {
-        for fd in 0..3 {
-            if sys::dup2(slave.as_raw_fd(), fd).is_err() {
-                sys::exit_now(125);
-            }
-        }
-    }
     let mut k = live::Live::new(plan, holder, rootfs, tree, sync_fd);
     let sw = stages::Switches {
         no_new_privs: plan.policy.no_new_privs,

@@ -691,26 +691,6 @@ pub fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// `openpty()`: (master, slave), both close-on-exec.
-pub fn openpty(ws: Option<&libc::winsize>) -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut master: RawFd = -1;
-    let mut slave: RawFd = -1;
-    let wsp = ws.map_or(std::ptr::null(), std::ptr::from_ref);
-    // SAFETY: master/slave are valid out-pointers; name and termios NULL;
-    // `wsp` is NULL or points to a valid winsize.
-    let ret = unsafe {
-        libc::openpty(&raw mut master, &raw mut slave, std::ptr::null_mut(), std::ptr::null(), wsp)
-    };
-    check(ret.into())?;
-    // SAFETY: openpty returned two fresh descriptors that we now own.
-    let (m, s) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    for fd in [&m, &s] {
-        // SAFETY: integer arguments only.
-        check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) }.into())?;
-    }
-    Ok((m, s))
-}
-
 /// Read the terminal attributes of `fd`.
 pub fn tcgetattr(fd: RawFd) -> io::Result<libc::termios> {
     // SAFETY: a zeroed termios is valid storage.
@@ -767,4 +747,21 @@ pub fn take_fd(fd: RawFd) -> Option<OwnedFd> {
     // SAFETY: the descriptor is open and was handed to us by our parent for
     // this purpose; nothing else in the process refers to it.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Open a new pty in the devpts instance at `/dev/pts` (as the calling
+/// process sees it): `(master, slave)`, the slave opened through
+/// `TIOCGPTPEER` so no path lookup can be raced.
+pub fn open_pty_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    // SAFETY: a valid C string; a fresh descriptor is returned.
+    let master = owned(unsafe { libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) }.into())?;
+    let mut unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int from a valid pointer.
+    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &raw mut unlock) }.into())?;
+    // SAFETY: TIOCGPTPEER takes open flags as an integer and returns a new
+    // descriptor.
+    let slave = owned(
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) }.into(),
+    )?;
+    Ok((master, slave))
 }
