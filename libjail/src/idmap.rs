@@ -39,9 +39,7 @@ pub const SLOT_SIZE: u32 = 65536;
 #[derive(Debug, thiserror::Error)]
 pub enum IdMapError {
     /// An extent's text is not `INSIDE:OUTSIDE:COUNT`.
-    #[error(
-        "bad id map extent `{text}`: {reason} (expected INSIDE:OUTSIDE:COUNT, e.g. 0:100000:65536)"
-    )]
+    #[error("bad id map extent `{text}`: {reason} (expected INSIDE:OUTSIDE:COUNT, e.g. 0:100000:65536)")]
     Parse {
         /// The text as given.
         text: String,
@@ -66,9 +64,7 @@ pub enum IdMapError {
         entry: IdMapEntry,
     },
     /// An extent that runs past the last valid id.
-    #[error(
-        "id map extent {index} ({entry}) runs past id 4294967294 {side}: start + count must be at most 4294967295"
-    )]
+    #[error("id map extent {index} ({entry}) runs past id 4294967294 {side}: start + count must be at most 4294967295")]
     Wraps {
         /// The extent's position, counting from 1.
         index: usize,
@@ -170,27 +166,17 @@ impl FromStr for IdMapEntry {
             return Err(err(format!("it has {} fields, not 3", fields.len())));
         }
         let mut numbers = [0u32; 3];
-        for ((slot, field), what) in numbers
-            .iter_mut()
-            .zip(&fields)
-            .zip(["INSIDE", "OUTSIDE", "COUNT"])
-        {
+        for ((slot, field), what) in numbers.iter_mut().zip(&fields).zip(["INSIDE", "OUTSIDE", "COUNT"]) {
             // `u32::from_str` accepts a leading `+`; ids are plain digits.
             if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(err(format!(
-                    "{what} `{field}` is not a non-negative integer"
-                )));
+                return Err(err(format!("{what} `{field}` is not a non-negative integer")));
             }
             *slot = field
                 .parse()
                 .map_err(|_| err(format!("{what} `{field}` is larger than 4294967295")))?;
         }
         let [inside, outside, count] = numbers;
-        Ok(IdMapEntry {
-            inside,
-            outside,
-            count,
-        })
+        Ok(IdMapEntry { inside, outside, count })
     }
 }
 
@@ -235,9 +221,7 @@ impl IdMap {
             return Err(IdMapError::Empty);
         }
         if self.0.len() > MAX_EXTENTS {
-            return Err(IdMapError::TooManyExtents {
-                count: self.0.len(),
-            });
+            return Err(IdMapError::TooManyExtents { count: self.0.len() });
         }
         for (i, &entry) in self.0.iter().enumerate() {
             let index = i + 1;
@@ -313,11 +297,7 @@ impl IdMap {
         if self.0.iter().any(|e| e.inside != e.outside) {
             return false;
         }
-        let mut extents: Vec<(u64, u64)> = self
-            .0
-            .iter()
-            .map(|e| (u64::from(e.inside), e.inside_end()))
-            .collect();
+        let mut extents: Vec<(u64, u64)> = self.0.iter().map(|e| (u64::from(e.inside), e.inside_end())).collect();
         extents.sort_unstable();
         // Walk the sorted extents; any gap before MAX_ID_END is an unmapped id.
         let mut covered_to = 0u64;
@@ -394,17 +374,11 @@ impl IdPool {
     /// The default pool, overridden by `JAILD_ID_POOL_DIR` (the lock
     /// directory) and `JAILD_ID_POOL` (`START:SLOTS`) when they are set.
     pub fn from_env() -> Result<IdPool, IdMapError> {
-        Self::from_settings(
-            std::env::var_os(Self::ENV_DIR),
-            std::env::var_os(Self::ENV_RANGE),
-        )
+        Self::from_settings(std::env::var_os(Self::ENV_DIR), std::env::var_os(Self::ENV_RANGE))
     }
 
     /// [`IdPool::from_env`] on given values, so tests need no environment.
-    fn from_settings(
-        dir: Option<std::ffi::OsString>,
-        range: Option<std::ffi::OsString>,
-    ) -> Result<IdPool, IdMapError> {
+    fn from_settings(dir: Option<std::ffi::OsString>, range: Option<std::ffi::OsString>) -> Result<IdPool, IdMapError> {
         let mut pool = IdPool::default();
         if let Some(dir) = dir {
             if dir.is_empty() || !Path::new(&dir).is_absolute() {
@@ -451,9 +425,7 @@ impl IdPool {
         }
         let end = u64::from(self.start) + u64::from(self.slots) * u64::from(SLOT_SIZE);
         if end > MAX_ID_END {
-            return Err(bad(format!(
-                "START + SLOTS * {SLOT_SIZE} = {end} is past 4294967295"
-            )));
+            return Err(bad(format!("START + SLOTS * {SLOT_SIZE} = {end} is past 4294967295")));
         }
         Ok(())
     }
@@ -522,9 +494,7 @@ fn try_lock(path: &Path) -> Result<Option<Flock<File>>, IdMapError> {
             Err((_, Errno::EWOULDBLOCK)) => return Ok(None),
             Err((_, errno)) => return Err(io_err("lock the lock file", errno.into())),
         };
-        let held = lock
-            .metadata()
-            .map_err(|e| io_err("stat the lock file", e))?;
+        let held = lock.metadata().map_err(|e| io_err("stat the lock file", e))?;
         match std::fs::symlink_metadata(path) {
             Ok(named) if named.dev() == held.dev() && named.ino() == held.ino() => {
                 return Ok(Some(lock));
@@ -591,11 +561,7 @@ mod tests {
     use super::*;
 
     fn entry(inside: u32, outside: u32, count: u32) -> IdMapEntry {
-        IdMapEntry {
-            inside,
-            outside,
-            count,
-        }
+        IdMapEntry { inside, outside, count }
     }
 
     #[test]
@@ -616,10 +582,7 @@ mod tests {
             "0::1",
         ] {
             let err = bad.parse::<IdMapEntry>().unwrap_err();
-            assert!(
-                matches!(err, IdMapError::Parse { .. }),
-                "{bad:?} gave {err:?}"
-            );
+            assert!(matches!(err, IdMapError::Parse { .. }), "{bad:?} gave {err:?}");
         }
         assert_eq!(
             "0:x:1".parse::<IdMapEntry>().unwrap_err().to_string(),
@@ -658,10 +621,7 @@ mod tests {
             Err(IdMapError::TooManyExtents { count: 341 })
         ));
         assert_eq!(
-            IdMap(vec![entry(0, 0, 0)])
-                .validate()
-                .unwrap_err()
-                .to_string(),
+            IdMap(vec![entry(0, 0, 0)]).validate().unwrap_err().to_string(),
             "id map extent 1 (0:0:0) has a count of 0; it must map at least one id"
         );
         assert_eq!(
@@ -739,25 +699,12 @@ mod tests {
     #[test]
     fn pool_settings_from_environment() {
         let os = |s: &str| Some(std::ffi::OsString::from(s));
-        assert_eq!(
-            IdPool::from_settings(None, None).unwrap(),
-            IdPool::default()
-        );
+        assert_eq!(IdPool::from_settings(None, None).unwrap(), IdPool::default());
         let pool = IdPool::from_settings(os("/tmp/pool"), os("100000:10")).unwrap();
         assert_eq!(pool, IdPool::new("/tmp/pool", 100000, 10).unwrap());
-        for bad in [
-            "100000",
-            "x:10",
-            "100000:x",
-            "4294901760:1",
-            "4294901759:2",
-            "0:0",
-        ] {
+        for bad in ["100000", "x:10", "100000:x", "4294901760:1", "4294901759:2", "0:0"] {
             let err = IdPool::from_settings(None, os(bad)).unwrap_err();
-            assert!(
-                err.to_string().starts_with("id pool: bad JAILD_ID_POOL"),
-                "{err}"
-            );
+            assert!(err.to_string().starts_with("id pool: bad JAILD_ID_POOL"), "{err}");
         }
         assert!(IdPool::from_settings(None, os("4294901759:1")).is_ok());
         assert!(IdPool::from_settings(os("relative"), None).is_err());
@@ -774,10 +721,7 @@ mod tests {
         assert_eq!(b.map(), IdMap::isolated(165_536));
         assert!(b.path().exists());
         let err = pool.lease().unwrap_err();
-        assert!(
-            matches!(err, IdMapError::PoolExhausted { slots: 3, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, IdMapError::PoolExhausted { slots: 3, .. }), "{err}");
         assert!(err.to_string().contains("is exhausted"), "{err}");
 
         let b_path = b.path().to_path_buf();

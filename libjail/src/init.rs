@@ -11,7 +11,9 @@ use crate::sys;
 
 /// Every signal the reaper handles: all but SIGKILL and SIGSTOP.
 pub fn all_signals() -> Vec<libc::c_int> {
-    (1..libc::SIGRTMAX()).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP).collect()
+    (1..libc::SIGRTMAX())
+        .filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP)
+        .collect()
 }
 
 /// Run the reaper for `payload` (a pid in this namespace); never returns.

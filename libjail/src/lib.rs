@@ -16,6 +16,6 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod spawn;
 pub mod sync;
-pub mod syscalls;
 pub mod sys;
+pub mod syscalls;
 pub mod user;

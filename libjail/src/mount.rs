@@ -20,7 +20,10 @@ pub struct MountError {
 
 impl MountError {
     fn new(what: impl Into<String>, source: io::Error) -> MountError {
-        MountError { what: what.into(), source }
+        MountError {
+            what: what.into(),
+            source,
+        }
     }
 }
 
@@ -43,7 +46,12 @@ pub fn resolve(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
 /// Resolve a directory inside `root` for creating entries in it.
 fn resolve_dir(root: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
     let c = CString::new(path.trim_start_matches('/')).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    sys::openat2_in_root(root, &c, (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64, RESOLVE_STRICT)
+    sys::openat2_in_root(
+        root,
+        &c,
+        (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW) as u64,
+        RESOLVE_STRICT,
+    )
 }
 
 /// A new filesystem instance, configured with `options`, as a detached
@@ -151,15 +159,28 @@ pub fn mount_sys(root: BorrowedFd<'_>) -> Result<()> {
 }
 
 /// The safe device nodes a policy may ask for: name, major, minor.
-pub const SAFE_DEVICES: &[(&str, u32, u32)] =
-    &[("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+pub const SAFE_DEVICES: &[(&str, u32, u32)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 /// Step 6: `/dev` as a small tmpfs owned by the jail's root, the asked-for
 /// safe nodes bound from the host (each checked by `fstat`), a new devpts
 /// instance, `/dev/shm` and `/dev/mqueue`.
-pub fn mount_dev(root: BorrowedFd<'_>, devices: &[String], root_host_ids: Option<(u32, u32)>, tty_gid: Option<u32>) -> Result<()> {
+pub fn mount_dev(
+    root: BorrowedFd<'_>,
+    devices: &[String],
+    root_host_ids: Option<(u32, u32)>,
+    tty_gid: Option<u32>,
+) -> Result<()> {
     let attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC;
-    let (uid, gid) = root_host_ids.map(|(u, g)| (u.to_string(), g.to_string())).unwrap_or_default();
+    let (uid, gid) = root_host_ids
+        .map(|(u, g)| (u.to_string(), g.to_string()))
+        .unwrap_or_default();
     let mut opts = vec![("mode", "0755"), ("size", "64k"), ("nr_inodes", "64")];
     if root_host_ids.is_some() {
         opts.push(("uid", &uid));
@@ -171,7 +192,10 @@ pub fn mount_dev(root: BorrowedFd<'_>, devices: &[String], root_host_ids: Option
 
     for name in devices {
         let Some(&(_, major, minor)) = SAFE_DEVICES.iter().find(|(n, _, _)| n == name) else {
-            return Err(MountError::new(format!("/dev/{name}: not a safe device"), io::Error::from_raw_os_error(libc::EINVAL)));
+            return Err(MountError::new(
+                format!("/dev/{name}: not a safe device"),
+                io::Error::from_raw_os_error(libc::EINVAL),
+            ));
         };
         let host = cstr(&format!("/dev/{name}"))?;
         let src = sys::clone_path(&host).map_err(|e| MountError::new(format!("clone host /dev/{name}"), e))?;
@@ -184,12 +208,23 @@ pub fn mount_dev(root: BorrowedFd<'_>, devices: &[String], root_host_ids: Option
         }
         // The node keeps dev access (its own mount is not nodev) but can
         // neither carry setuid nor be executed.
-        sys::mount_setattr(src.as_fd(), false, sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC, 0, None)
-            .map_err(|e| MountError::new(format!("set nosuid,noexec on /dev/{name}"), e))?;
+        sys::mount_setattr(
+            src.as_fd(),
+            false,
+            sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
+            0,
+            None,
+        )
+        .map_err(|e| MountError::new(format!("set nosuid,noexec on /dev/{name}"), e))?;
         let cname = cstr(name)?;
         drop(
-            sys::openat(dev.as_fd(), &cname, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW, 0o666)
-                .map_err(|e| MountError::new(format!("create /dev/{name}"), e))?,
+            sys::openat(
+                dev.as_fd(),
+                &cname,
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW,
+                0o666,
+            )
+            .map_err(|e| MountError::new(format!("create /dev/{name}"), e))?,
         );
         attach(&src, root, &format!("/dev/{name}"))?;
     }
@@ -206,8 +241,12 @@ pub fn mount_dev(root: BorrowedFd<'_>, devices: &[String], root_host_ids: Option
     sys::symlinkat(c"pts/ptmx", dev.as_fd(), c"ptmx").map_err(|e| MountError::new("symlink /dev/ptmx", e))?;
 
     sys::mkdirat(dev.as_fd(), c"shm", 0o1777).map_err(|e| MountError::new("mkdir /dev/shm", e))?;
-    let shm = new_fs(c"tmpfs", &[("mode", "1777"), ("size", "64m")], sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV)
-        .map_err(|e| MountError::new("new /dev/shm tmpfs", e))?;
+    let shm = new_fs(
+        c"tmpfs",
+        &[("mode", "1777"), ("size", "64m")],
+        sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+    )
+    .map_err(|e| MountError::new("new /dev/shm tmpfs", e))?;
     attach(&shm, root, "/dev/shm")?;
 
     sys::mkdirat(dev.as_fd(), c"mqueue", 0o755).map_err(|e| MountError::new("mkdir /dev/mqueue", e))?;
@@ -233,7 +272,10 @@ pub fn open_checked_null() -> Result<OwnedFd> {
         .map_err(|e| MountError::new("open host /dev/null", e))?;
     let st = sys::fstat(fd.as_fd()).map_err(|e| MountError::new("stat host /dev/null", e))?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != sys::makedev(1, 3) {
-        return Err(MountError::new("host /dev/null is not the character device 1:3", io::Error::from_raw_os_error(libc::EINVAL)));
+        return Err(MountError::new(
+            "host /dev/null is not the character device 1:3",
+            io::Error::from_raw_os_error(libc::EINVAL),
+        ));
     }
     Ok(fd)
 }
@@ -271,7 +313,8 @@ pub fn apply_masks(
         };
         let st = sys::fstat(target.as_fd()).map_err(|e| MountError::new(format!("stat {path}"), e))?;
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC;
+            let attrs =
+                sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC;
             let mnt = new_fs(c"tmpfs", &[("mode", "0555"), ("size", "4k"), ("nr_inodes", "1")], attrs)
                 .map_err(|e| MountError::new(format!("new tmpfs for {path}"), e))?;
             sys::move_mount(mnt.as_fd(), target.as_fd()).map_err(|e| MountError::new(format!("mask {path}"), e))?;
@@ -297,7 +340,11 @@ pub fn apply_masks(
             sys::mount_setattr(mnt.as_fd(), true, set, clear, None)
                 .map_err(|e| MountError::new(format!("set flags on {path}"), e))?;
             sys::move_mount(mnt.as_fd(), target.as_fd()).map_err(|e| MountError::new(format!("bind {path}"), e))?;
-            applied.push(if tag { Applied::ReadOnly(path.clone()) } else { Applied::Writable(path.clone()) });
+            applied.push(if tag {
+                Applied::ReadOnly(path.clone())
+            } else {
+                Applied::Writable(path.clone())
+            });
         }
     }
     Ok(applied)
@@ -330,13 +377,18 @@ fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
 /// in `/proc/self/mountinfo`, a file mask must be char 1:3, a directory mask
 /// an empty tmpfs; and `/sys` must be read-only.
 pub fn verify_masks(root: BorrowedFd<'_>, applied: &[Applied]) -> Result<()> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| MountError::new("read /proc/self/mountinfo", e))?;
+    let text =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| MountError::new("read /proc/self/mountinfo", e))?;
     let table = parse_mountinfo(&text);
-    let fail = |path: &str, why: &str| MountError::new(format!("{path}: {why}"), io::Error::from_raw_os_error(libc::EIO));
+    let fail =
+        |path: &str, why: &str| MountError::new(format!("{path}: {why}"), io::Error::from_raw_os_error(libc::EIO));
     let lookup = |path: &str| -> Result<(&MountInfo, OwnedFd)> {
         let fd = resolve(root, path).map_err(|e| MountError::new(format!("resolve {path}"), e))?;
         let id = sys::mount_id(fd.as_fd()).map_err(|e| MountError::new(format!("statx {path}"), e))?;
-        let info = table.iter().find(|m| m.id == id).ok_or_else(|| fail(path, "mount not in mountinfo"))?;
+        let info = table
+            .iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| fail(path, "mount not in mountinfo"))?;
         Ok((info, fd))
     };
     let is_ro = |m: &MountInfo| m.options.split(',').any(|o| o == "ro");
@@ -379,7 +431,8 @@ pub fn verify_masks(root: BorrowedFd<'_>, applied: &[Applied]) -> Result<()> {
 
 /// Step 5 (last): the root mount read-only.
 pub fn make_root_readonly(root: BorrowedFd<'_>) -> Result<()> {
-    sys::mount_setattr(root, false, sys::MOUNT_ATTR_RDONLY, 0, None).map_err(|e| MountError::new("remount / read-only", e))
+    sys::mount_setattr(root, false, sys::MOUNT_ATTR_RDONLY, 0, None)
+        .map_err(|e| MountError::new("remount / read-only", e))
 }
 
 /// Step 9: `pivot_root(".", ".")` in the new root, detach the old root
@@ -401,7 +454,13 @@ mod tests {
                     40 36 0:5 / /proc ro,nosuid - proc proc rw\n";
         let t = parse_mountinfo(text);
         assert_eq!(t.len(), 2);
-        assert_eq!((t[0].id, t[0].options.as_str(), t[0].fstype.as_str()), (36, "rw,noatime", "ext3"));
-        assert_eq!((t[1].id, t[1].options.as_str(), t[1].fstype.as_str()), (40, "ro,nosuid", "proc"));
+        assert_eq!(
+            (t[0].id, t[0].options.as_str(), t[0].fstype.as_str()),
+            (36, "rw,noatime", "ext3")
+        );
+        assert_eq!(
+            (t[1].id, t[1].options.as_str(), t[1].fstype.as_str()),
+            (40, "ro,nosuid", "proc")
+        );
     }
 }

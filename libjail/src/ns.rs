@@ -64,9 +64,16 @@ pub fn create_holder(uid_map: &IdMap, gid_map: &IdMap) -> Result<Holder, NsError
         }
         let open = |ns: &str| {
             let path = base.join("ns").join(ns);
-            std::fs::File::open(&path).map(OwnedFd::from).map_err(|source| NsError::Open { path, source })
+            std::fs::File::open(&path)
+                .map(OwnedFd::from)
+                .map_err(|source| NsError::Open { path, source })
         };
-        Ok(Holder { user: open("user")?, uts: open("uts")?, ipc: open("ipc")?, net: open("net")? })
+        Ok(Holder {
+            user: open("user")?,
+            uts: open("uts")?,
+            ipc: open("ipc")?,
+            net: open("net")?,
+        })
     })();
     // Release the holder whatever happened: the descriptors keep its
     // namespaces alive.

@@ -55,7 +55,10 @@ pub struct Rootfs {
 /// anything (`..` is refused later by the no-symlink open, which resolves it
 /// lexically as the kernel does).
 fn absolute(path: &Path) -> Result<PathBuf, RootfsError> {
-    std::path::absolute(path).map_err(|source| RootfsError::Resolve { path: path.to_path_buf(), source })
+    std::path::absolute(path).map_err(|source| RootfsError::Resolve {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn cstring(path: &Path) -> Result<CString, RootfsError> {
@@ -70,15 +73,19 @@ pub fn open_checked(path: &Path) -> Result<Rootfs, RootfsError> {
     let abs = absolute(path)?;
     let c = cstring(&abs)?;
     let flags = (libc::O_PATH | libc::O_DIRECTORY) as u64;
-    let fd = sys::openat2_cwd(&c, flags, libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS).map_err(
-        |source| match source.raw_os_error() {
-            Some(libc::ENOENT) => RootfsError::Missing { path: abs.clone() },
-            Some(libc::ENOTDIR) if abs.exists() && !abs.is_dir() => RootfsError::NotDirectory { path: abs.clone() },
-            Some(libc::ELOOP) => RootfsError::Symlink { path: abs.clone() },
-            Some(libc::ENOTDIR) => RootfsError::Symlink { path: abs.clone() },
-            _ => RootfsError::Open { path: abs.clone(), source },
-        },
-    )?;
+    let fd =
+        sys::openat2_cwd(&c, flags, libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS).map_err(|source| {
+            match source.raw_os_error() {
+                Some(libc::ENOENT) => RootfsError::Missing { path: abs.clone() },
+                Some(libc::ENOTDIR) if abs.exists() && !abs.is_dir() => RootfsError::NotDirectory { path: abs.clone() },
+                Some(libc::ELOOP) => RootfsError::Symlink { path: abs.clone() },
+                Some(libc::ENOTDIR) => RootfsError::Symlink { path: abs.clone() },
+                _ => RootfsError::Open {
+                    path: abs.clone(),
+                    source,
+                },
+            }
+        })?;
     check_private_parent(&abs)?;
     Ok(Rootfs { path: abs, fd })
 }
@@ -90,9 +97,16 @@ fn check_private_parent(path: &Path) -> Result<(), RootfsError> {
     let mut closed = false;
     for ancestor in path.ancestors().skip(1) {
         let c = cstring(ancestor)?;
-        let fd = sys::openat2_cwd(&c, (libc::O_PATH | libc::O_DIRECTORY) as u64, libc::RESOLVE_NO_SYMLINKS)
-            .map_err(|source| RootfsError::Open { path: ancestor.to_path_buf(), source })?;
-        let st = sys::fstat(fd.as_fd()).map_err(|source| RootfsError::Open { path: ancestor.to_path_buf(), source })?;
+        let fd = sys::openat2_cwd(&c, (libc::O_PATH | libc::O_DIRECTORY) as u64, libc::RESOLVE_NO_SYMLINKS).map_err(
+            |source| RootfsError::Open {
+                path: ancestor.to_path_buf(),
+                source,
+            },
+        )?;
+        let st = sys::fstat(fd.as_fd()).map_err(|source| RootfsError::Open {
+            path: ancestor.to_path_buf(),
+            source,
+        })?;
         let others_search = st.st_mode & 0o001 != 0;
         let group_search = st.st_mode & 0o010 != 0 && st.st_gid != 0;
         if st.st_uid == 0 && !others_search && !group_search {
@@ -104,7 +118,10 @@ fn check_private_parent(path: &Path) -> Result<(), RootfsError> {
         return Ok(());
     }
     let suggest = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-    Err(RootfsError::Reachable { path: path.to_path_buf(), suggest })
+    Err(RootfsError::Reachable {
+        path: path.to_path_buf(),
+        suggest,
+    })
 }
 
 #[cfg(test)]
@@ -135,11 +152,17 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&root, &link).unwrap();
         assert!(matches!(open_checked(&link), Err(RootfsError::Symlink { .. })));
-        assert!(matches!(open_checked(&link.join("x")), Err(RootfsError::Symlink { .. })));
+        assert!(matches!(
+            open_checked(&link.join("x")),
+            Err(RootfsError::Symlink { .. })
+        ));
         let file = dir.path().join("file");
         std::fs::write(&file, b"").unwrap();
         assert!(matches!(open_checked(&file), Err(RootfsError::NotDirectory { .. })));
-        assert!(matches!(open_checked(&dir.path().join("nope")), Err(RootfsError::Missing { .. })));
+        assert!(matches!(
+            open_checked(&dir.path().join("nope")),
+            Err(RootfsError::Missing { .. })
+        ));
     }
 
     #[test]

@@ -34,8 +34,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use seccompiler::{
-    BackendError, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
+    BackendError, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
 };
 use serde::{Deserialize, Serialize};
 
@@ -88,10 +88,7 @@ pub enum SeccompError {
     #[error("seccomp: cannot compile the filter: {0}")]
     Compile(#[from] BackendError),
     /// The kernel refused filter number `index` (0: allow-list, 1: deny filter).
-    #[error(
-        "seccomp: cannot install filter {index}: {source}{}",
-        install_hint(source)
-    )]
+    #[error("seccomp: cannot install filter {index}: {source}{}", install_hint(source))]
     Install {
         /// Position of the program in [`SeccompFilters::programs`].
         index: usize,
@@ -114,11 +111,7 @@ pub struct UnknownSyscall {
 
 impl fmt::Display for UnknownSyscall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown system call `{}` in policy {} list",
-            self.name, self.list
-        )?;
+        write!(f, "unknown system call `{}` in policy {} list", self.name, self.list)?;
         if let Some(hint) = self.suggestion {
             write!(f, " (did you mean `{hint}`?)")?;
         }
@@ -135,11 +128,7 @@ fn install_hint(e: &std::io::Error) -> &'static str {
 }
 
 fn join_unknown(unknown: &[UnknownSyscall]) -> String {
-    unknown
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    unknown.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// The calls the default profile answers with `EPERM` whatever their
@@ -359,9 +348,7 @@ impl Profile {
         let lifted = allow
             .iter()
             .copied()
-            .filter(|n| {
-                DEFAULT_DENY.contains(n) || *n == CLONE3 || ARG_RULES.iter().any(|r| r.name == *n)
-            })
+            .filter(|n| DEFAULT_DENY.contains(n) || *n == CLONE3 || ARG_RULES.iter().any(|r| r.name == *n))
             .collect();
         Ok(Profile {
             clone3_allowed: allow.contains(CLONE3),
@@ -461,12 +448,7 @@ fn allow_list(profile: &Profile) -> Result<Vec<RawInsn>, SeccompError> {
         .filter(|&&(name, _)| name != CLONE3 || profile.clone3_allowed)
         .map(|&(_, nr)| (nr, Vec::new()))
         .collect();
-    let filter = SeccompFilter::new(
-        rules,
-        errno(libc::ENOSYS),
-        SeccompAction::Allow,
-        TargetArch::x86_64,
-    )?;
+    let filter = SeccompFilter::new(rules, errno(libc::ENOSYS), SeccompAction::Allow, TargetArch::x86_64)?;
     Ok(to_raw(filter.try_into()?))
 }
 
@@ -509,12 +491,7 @@ fn deny_filter(profile: &Profile) -> Result<Vec<RawInsn>, SeccompError> {
             rules.insert(nr, arg_rules(&rule.refuse)?);
         }
     }
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        errno(libc::EPERM),
-        TargetArch::x86_64,
-    )?;
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, errno(libc::EPERM), TargetArch::x86_64)?;
     Ok(to_raw(filter.try_into()?))
 }
 
@@ -668,11 +645,7 @@ mod tests {
             assert!(syscalls::number(rule.name).is_some(), "{}", rule.name);
         }
         // No table number collides with the x32 range.
-        assert!(
-            syscalls::SYSCALLS
-                .iter()
-                .all(|&(_, n)| (0..0x4000_0000).contains(&n))
-        );
+        assert!(syscalls::SYSCALLS.iter().all(|&(_, n)| (0..0x4000_0000).contains(&n)));
     }
 
     #[test]
@@ -721,25 +694,11 @@ mod tests {
     fn seccomp_ioctl_is_compared_under_a_32_bit_mask() {
         let f = default_filters();
         let (sti, linux) = (libc::TIOCSTI, libc::TIOCLINUX);
-        for req in [
-            sti,
-            sti | 1 << 32,
-            sti | 0xffff_ffff_0000_0000,
-            linux,
-            linux | 1 << 63,
-        ] {
-            assert_eq!(
-                native(&f, "ioctl", [0, req, 0, 0, 0, 0]),
-                RET_EPERM,
-                "{req:#x}"
-            );
+        for req in [sti, sti | 1 << 32, sti | 0xffff_ffff_0000_0000, linux, linux | 1 << 63] {
+            assert_eq!(native(&f, "ioctl", [0, req, 0, 0, 0, 0]), RET_EPERM, "{req:#x}");
         }
         for req in [libc::TIOCGWINSZ, 0, sti << 32, sti + 1] {
-            assert_eq!(
-                native(&f, "ioctl", [0, req, 0, 0, 0, 0]),
-                RET_ALLOW,
-                "{req:#x}"
-            );
+            assert_eq!(native(&f, "ioctl", [0, req, 0, 0, 0, 0]), RET_ALLOW, "{req:#x}");
         }
         // The generated code loads only the low word of arg1 (offset 24;
         // the high word would be at 28).
@@ -757,18 +716,9 @@ mod tests {
             let refused = native(&f, call, [newuser | sigchld, 0, 0, 0, 0, 0]);
             assert_eq!(refused, RET_EPERM, "{call}");
             let other = libc::CLONE_NEWUTS as u64 | libc::CLONE_NEWNS as u64 | sigchld;
-            assert_eq!(
-                native(&f, call, [other, 0, 0, 0, 0, 0]),
-                RET_ALLOW,
-                "{call}"
-            );
+            assert_eq!(native(&f, call, [other, 0, 0, 0, 0, 0]), RET_ALLOW, "{call}");
         }
-        for domain in [
-            libc::AF_UNIX,
-            libc::AF_INET,
-            libc::AF_INET6,
-            libc::AF_NETLINK,
-        ] {
+        for domain in [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK] {
             for call in ["socket", "socketpair"] {
                 let d = domain as u64;
                 assert_eq!(native(&f, call, [d, 1, 0, 0, 0, 0]), RET_ALLOW);
@@ -776,34 +726,17 @@ mod tests {
                 assert_eq!(native(&f, call, [d | 1 << 32, 1, 0, 0, 0, 0]), RET_ALLOW);
             }
         }
-        for domain in [
-            libc::AF_ALG,
-            libc::AF_PACKET,
-            libc::AF_VSOCK,
-            libc::AF_BLUETOOTH,
-            0,
-        ] {
+        for domain in [libc::AF_ALG, libc::AF_PACKET, libc::AF_VSOCK, libc::AF_BLUETOOTH, 0] {
             let d = domain as u64;
             assert_eq!(native(&f, "socket", [d, 1, 0, 0, 0, 0]), RET_EPERM);
-            assert_eq!(
-                native(&f, "socket", [d | 1 << 32, 1, 0, 0, 0, 0]),
-                RET_EPERM
-            );
+            assert_eq!(native(&f, "socket", [d | 1 << 32, 1, 0, 0, 0, 0]), RET_EPERM);
             assert_eq!(native(&f, "socketpair", [d, 1, 0, 0, 0, 0]), RET_EPERM);
         }
         for p in [0, 0x0008, 0x2_0000, 0x2_0008, 0xffff_ffff] {
-            assert_eq!(
-                native(&f, "personality", [p, 0, 0, 0, 0, 0]),
-                RET_ALLOW,
-                "{p:#x}"
-            );
+            assert_eq!(native(&f, "personality", [p, 0, 0, 0, 0, 0]), RET_ALLOW, "{p:#x}");
         }
         for p in [0x040_0000, 0x0008_0000, 0x0010_0000, 0x0004] {
-            assert_eq!(
-                native(&f, "personality", [p, 0, 0, 0, 0, 0]),
-                RET_EPERM,
-                "{p:#x}"
-            );
+            assert_eq!(native(&f, "personality", [p, 0, 0, 0, 0, 0]), RET_EPERM, "{p:#x}");
         }
     }
 
@@ -828,15 +761,9 @@ mod tests {
 
         // Allowing a call with an argument rule drops the rule.
         let f = compile(&[], &strings(&["socket", "clone3", "personality"])).unwrap();
-        assert_eq!(
-            native(&f, "socket", [libc::AF_ALG as u64, 0, 0, 0, 0, 0]),
-            RET_ALLOW
-        );
+        assert_eq!(native(&f, "socket", [libc::AF_ALG as u64, 0, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(native(&f, "clone3", [0; 6]), RET_ALLOW);
-        assert_eq!(
-            native(&f, "personality", [0x040_0000, 0, 0, 0, 0, 0]),
-            RET_ALLOW
-        );
+        assert_eq!(native(&f, "personality", [0x040_0000, 0, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(
             native(&f, "socketpair", [libc::AF_ALG as u64, 0, 0, 0, 0, 0]),
             RET_EPERM
@@ -844,10 +771,7 @@ mod tests {
 
         // Denying one makes it unconditional; denying clone3 keeps ENOSYS.
         let f = compile(&strings(&["socket", "clone3"]), &[]).unwrap();
-        assert_eq!(
-            native(&f, "socket", [libc::AF_UNIX as u64, 0, 0, 0, 0, 0]),
-            RET_EPERM
-        );
+        assert_eq!(native(&f, "socket", [libc::AF_UNIX as u64, 0, 0, 0, 0, 0]), RET_EPERM);
         assert_eq!(native(&f, "clone3", [0; 6]), RET_ENOSYS);
     }
 
@@ -863,16 +787,9 @@ mod tests {
             panic!("{err}");
         };
         assert_eq!(unknown.len(), 2);
-        assert_eq!(
-            (unknown[0].name.as_str(), unknown[0].suggestion),
-            ("frobnicate", None)
-        );
+        assert_eq!((unknown[0].name.as_str(), unknown[0].suggestion), ("frobnicate", None));
         assert_eq!(unknown[1].suggestion, Some("bpf"));
-        assert!(
-            err.to_string()
-                .contains("`frobnicate` in policy allow list"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("`frobnicate` in policy allow list"), "{err}");
 
         let err = compile(&strings(&["mount"]), &strings(&["mount"])).unwrap_err();
         assert!(
@@ -880,10 +797,7 @@ mod tests {
             "{err}"
         );
         let err = compile(&strings(&["execve"]), &[]).unwrap_err();
-        assert!(
-            matches!(err, SeccompError::Essential(ref n) if n == "execve"),
-            "{err}"
-        );
+        assert!(matches!(err, SeccompError::Essential(ref n) if n == "execve"), "{err}");
     }
 
     #[test]
@@ -1032,14 +946,8 @@ mod tests {
                 [libc::AF_PACKET as u64, libc::SOCK_RAW as u64, 0, 0, 0, 0],
             ),
             (libc::SYS_socket, [libc::AF_UNIX as u64, stream, 0, 0, 0, 0]),
-            (
-                libc::SYS_socketpair,
-                [libc::AF_UNIX as u64, stream, 0, sv_ptr, 0, 0],
-            ),
-            (
-                libc::SYS_socketpair,
-                [libc::AF_ALG as u64, stream, 0, sv_ptr, 0, 0],
-            ),
+            (libc::SYS_socketpair, [libc::AF_UNIX as u64, stream, 0, sv_ptr, 0, 0]),
+            (libc::SYS_socketpair, [libc::AF_ALG as u64, stream, 0, sv_ptr, 0, 0]),
         ];
         let got = run_calls(Some(&f), &calls);
         assert_eq!(got[0], (-1, libc::EPERM));
@@ -1112,11 +1020,7 @@ mod tests {
         ];
         let f = compile(&strings(&["getcwd"]), &strings(&["mount"])).unwrap();
         let got = run_calls(Some(&f), &calls);
-        assert_eq!(
-            got[0],
-            (-1, libc::EFAULT),
-            "mount(NULL...) reaches the kernel"
-        );
+        assert_eq!(got[0], (-1, libc::EFAULT), "mount(NULL...) reaches the kernel");
         assert_eq!(got[1], (-1, libc::EPERM));
         let got = run_calls(Some(&default_filters()), &calls);
         assert_eq!(got[0], (-1, libc::EPERM));

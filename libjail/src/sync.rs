@@ -136,15 +136,22 @@ pub fn send_with_fd<T: Serialize>(fd: BorrowedFd<'_>, msg: &T, attached: Borrowe
 }
 
 /// Receive one message and the descriptor attached to it, if any.
-pub fn recv_with_fd<T: for<'de> Deserialize<'de>>(fd: BorrowedFd<'_>) -> Result<Option<(T, Option<OwnedFd>)>, SyncError> {
+pub fn recv_with_fd<T: for<'de> Deserialize<'de>>(
+    fd: BorrowedFd<'_>,
+) -> Result<Option<(T, Option<OwnedFd>)>, SyncError> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     use std::os::fd::AsRawFd;
     let mut buf = vec![0u8; 64 * 1024];
     let mut cmsg_space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let (n, attached) = {
         let mut iov = [io::IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg_space), MsgFlags::MSG_CMSG_CLOEXEC)
-            .map_err(io::Error::from)?;
+        let msg = recvmsg::<()>(
+            fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
         let mut attached = None;
         for c in msg.cmsgs().map_err(io::Error::from)? {
             if let ControlMessageOwned::ScmRights(fds) = c {
@@ -190,11 +197,23 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let (a, b) = pair().unwrap();
-        send(a.as_fd(), &ChildMsg::SetupFailed { step: Step::MountProc, errno: 1, detail: "/proc".into() }).unwrap();
+        send(
+            a.as_fd(),
+            &ChildMsg::SetupFailed {
+                step: Step::MountProc,
+                errno: 1,
+                detail: "/proc".into(),
+            },
+        )
+        .unwrap();
         send(a.as_fd(), &ChildMsg::Ready).unwrap();
         assert_eq!(
             recv::<ChildMsg>(b.as_fd()).unwrap(),
-            Some(ChildMsg::SetupFailed { step: Step::MountProc, errno: 1, detail: "/proc".into() })
+            Some(ChildMsg::SetupFailed {
+                step: Step::MountProc,
+                errno: 1,
+                detail: "/proc".into()
+            })
         );
         assert_eq!(recv::<ChildMsg>(b.as_fd()).unwrap(), Some(ChildMsg::Ready));
         send(b.as_fd(), &ParentMsg::Go).unwrap();

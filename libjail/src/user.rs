@@ -22,7 +22,10 @@ fn read_small_file(path: &str) -> io::Result<String> {
     let meta = f.metadata()?;
     let ft = meta.file_type();
     if !ft.is_file() || ft.is_fifo() || meta.len() > 4 << 20 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{path}: not a small regular file")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{path}: not a small regular file"),
+        ));
     }
     let mut s = String::new();
     f.take(4 << 20).read_to_string(&mut s)?;
@@ -31,7 +34,12 @@ fn read_small_file(path: &str) -> io::Result<String> {
 
 /// Resolve `spec` inside the jail (after the pivot).
 pub fn resolve(spec: &str) -> io::Result<User> {
-    let not_found = || io::Error::new(io::ErrorKind::NotFound, format!("user {spec}: not in the jail's /etc/passwd"));
+    let not_found = || {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("user {spec}: not in the jail's /etc/passwd"),
+        )
+    };
     let passwd = read_small_file("/etc/passwd").unwrap_or_default();
     let entry = |pred: &dyn Fn(&[&str]) -> bool| -> Option<(u32, u32, String, String)> {
         passwd.lines().find_map(|l| {
@@ -39,7 +47,12 @@ pub fn resolve(spec: &str) -> io::Result<User> {
             if f.len() < 7 || !pred(&f) {
                 return None;
             }
-            Some((f[2].parse().ok()?, f[3].parse().ok()?, f[5].to_string(), f[0].to_string()))
+            Some((
+                f[2].parse().ok()?,
+                f[3].parse().ok()?,
+                f[5].to_string(),
+                f[0].to_string(),
+            ))
         })
     };
     let (uid, gid, home, name) = if spec == "root" {
@@ -63,12 +76,12 @@ pub fn resolve(spec: &str) -> io::Result<User> {
         let group = read_small_file("/etc/group").unwrap_or_default();
         for l in group.lines() {
             let f: Vec<&str> = l.split(':').collect();
-            if f.len() >= 4 && f[3].split(',').any(|m| m == name) {
-                if let Ok(g) = f[2].parse::<u32>() {
-                    if !groups.contains(&g) {
-                        groups.push(g);
-                    }
-                }
+            if f.len() >= 4
+                && f[3].split(',').any(|m| m == name)
+                && let Ok(g) = f[2].parse::<u32>()
+                && !groups.contains(&g)
+            {
+                groups.push(g);
             }
         }
     }

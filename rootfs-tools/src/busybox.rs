@@ -156,14 +156,12 @@ pub fn build(opts: &BusyboxOptions) -> Result<BusyboxReport, RootfsError> {
         tree.set_dir(Path::new(dir), mode, 0, 0)?;
     }
     // 5. The binary itself.
-    binary
-        .seek(SeekFrom::Start(0))
-        .map_err(|error| RootfsError::Io {
-            task: TASK,
-            step: "read",
-            path: busybox.clone(),
-            error,
-        })?;
+    binary.seek(SeekFrom::Start(0)).map_err(|error| RootfsError::Io {
+        task: TASK,
+        step: "read",
+        path: busybox.clone(),
+        error,
+    })?;
     let mut bytes = tree.write_file(Path::new(BUSYBOX_IN_ROOTFS), 0o755, 0, 0, &mut binary)?;
     // 6. One symlink per applet.
     for applet in &applets {
@@ -295,24 +293,15 @@ mod tests {
     #[test]
     fn link_targets_are_relative_to_the_link() {
         assert_eq!(link_target(Path::new("bin/sh")), Path::new("busybox"));
-        assert_eq!(
-            link_target(Path::new("sbin/ip")),
-            Path::new("../bin/busybox")
-        );
-        assert_eq!(
-            link_target(Path::new("usr/bin/wget")),
-            Path::new("../../bin/busybox")
-        );
+        assert_eq!(link_target(Path::new("sbin/ip")), Path::new("../bin/busybox"));
+        assert_eq!(link_target(Path::new("usr/bin/wget")), Path::new("../../bin/busybox"));
         assert_eq!(link_target(Path::new("linuxrc")), Path::new("bin/busybox"));
     }
 
     #[test]
     fn dirs_list_parents_first() {
         for (i, (dir, _)) in DIRS.iter().enumerate() {
-            if let Some(parent) = Path::new(dir)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
+            if let Some(parent) = Path::new(dir).parent().filter(|p| !p.as_os_str().is_empty()) {
                 assert!(
                     DIRS[..i].iter().any(|(d, _)| Path::new(d) == parent),
                     "{dir} before its parent"
@@ -324,10 +313,7 @@ mod tests {
     #[test]
     fn accounts_are_consistent() {
         let users: Vec<Vec<&str>> = PASSWD.lines().map(|l| l.split(':').collect()).collect();
-        let shadow: Vec<&str> = SHADOW
-            .lines()
-            .map(|l| l.split(':').next().unwrap())
-            .collect();
+        let shadow: Vec<&str> = SHADOW.lines().map(|l| l.split(':').next().unwrap()).collect();
         for user in &users {
             assert_eq!(user.len(), 7, "{user:?}");
             assert!(shadow.contains(&user[0]), "{} has no shadow entry", user[0]);

@@ -114,11 +114,7 @@ impl Layout {
         if self.wide {
             (self.u32(p, 0), self.u64(p, 8), self.u64(p, 32))
         } else {
-            (
-                self.u32(p, 0),
-                u64::from(self.u32(p, 4)),
-                u64::from(self.u32(p, 16)),
-            )
+            (self.u32(p, 0), u64::from(self.u32(p, 4)), u64::from(self.u32(p, 16)))
         }
     }
 
@@ -229,10 +225,7 @@ mod tests {
     fn no_interp_is_static() {
         assert_eq!(check(elf64(&[(1, b"")])).unwrap(), Linkage::Static);
         assert_eq!(check(elf64(&[])).unwrap(), Linkage::Static);
-        assert_eq!(
-            check(elf32_be(&[(1, b""), (2, b"")])).unwrap(),
-            Linkage::Static
-        );
+        assert_eq!(check(elf32_be(&[(1, b""), (2, b"")])).unwrap(), Linkage::Static);
     }
 
     #[test]
@@ -255,11 +248,7 @@ mod tests {
 
     #[test]
     fn garbage_is_invalid_data() {
-        for bytes in [
-            b"#!/bin/sh\n".to_vec(),
-            Vec::new(),
-            b"\x7fELF\x02\x01".to_vec(),
-        ] {
+        for bytes in [b"#!/bin/sh\n".to_vec(), Vec::new(), b"\x7fELF\x02\x01".to_vec()] {
             let err = check(bytes).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
         }

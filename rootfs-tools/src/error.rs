@@ -87,10 +87,9 @@ pub(crate) fn io_message(error: &io::Error) -> String {
     // Lower-case "Permission denied" but not an acronym such as "ELF ...".
     let mut chars = text.chars();
     match (chars.next(), chars.next()) {
-        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => first
-            .to_lowercase()
-            .chain(text[first.len_utf8()..].chars())
-            .collect(),
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+            first.to_lowercase().chain(text[first.len_utf8()..].chars()).collect()
+        }
         _ => text.to_string(),
     }
 }
@@ -115,9 +114,6 @@ mod tests {
             path: "/tmp/r/etc/passwd".into(),
             error: io::Error::from_raw_os_error(13),
         };
-        assert_eq!(
-            e.to_string(),
-            "busybox: create /tmp/r/etc/passwd: permission denied"
-        );
+        assert_eq!(e.to_string(), "busybox: create /tmp/r/etc/passwd: permission denied");
     }
 }

@@ -8,11 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use rootfs_tools::busybox::{self, BusyboxOptions, BusyboxReport};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "jail-rootfs",
-    version,
-    about = "Build and check jail root filesystems"
-)]
+#[command(name = "jail-rootfs", version, about = "Build and check jail root filesystems")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

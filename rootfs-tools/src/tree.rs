@@ -48,11 +48,7 @@ enum Fail {
 impl Tree {
     /// Opens `path` as a rootfs root, creating it with `mode` (and missing ancestors 0700, owned
     /// by root) when absent. Returns the tree and whether the root was created.
-    pub(crate) fn open(
-        task: &'static str,
-        path: &Path,
-        mode: u32,
-    ) -> Result<(Tree, bool), RootfsError> {
+    pub(crate) fn open(task: &'static str, path: &Path, mode: u32) -> Result<(Tree, bool), RootfsError> {
         let root = if path.is_absolute() {
             path.to_path_buf()
         } else {
@@ -89,16 +85,14 @@ impl Tree {
                 Component::Normal(name) => {
                     walked.push(name);
                     let mode = if last { mode } else { ANCESTOR_MODE };
-                    let (next, made) = open_component(fd.as_fd(), name, Some(mode)).map_err(
-                        |fail| match fail {
-                            Fail::Io(step, error) => io_err(step, &walked, error),
-                            Fail::Symlink => RootfsError::SymlinkInPath {
-                                task,
-                                path: root.clone(),
-                                symlink: walked.clone(),
-                            },
+                    let (next, made) = open_component(fd.as_fd(), name, Some(mode)).map_err(|fail| match fail {
+                        Fail::Io(step, error) => io_err(step, &walked, error),
+                        Fail::Symlink => RootfsError::SymlinkInPath {
+                            task,
+                            path: root.clone(),
+                            symlink: walked.clone(),
                         },
-                    )?;
+                    })?;
                     fd = next;
                     created = made;
                 }
@@ -142,17 +136,10 @@ impl Tree {
     }
 
     /// Makes sure directory `rel` exists, then sets its mode and owner.
-    pub(crate) fn set_dir(
-        &mut self,
-        rel: &Path,
-        mode: u32,
-        uid: u32,
-        gid: u32,
-    ) -> Result<(), RootfsError> {
+    pub(crate) fn set_dir(&mut self, rel: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), RootfsError> {
         self.ensure_dir(rel)?;
         let fd = self.fd(rel);
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))
-            .map_err(|e| self.io("chmod", rel, e.into()))?;
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(|e| self.io("chmod", rel, e.into()))?;
         rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
             .map_err(|e| self.io("chown", rel, e.into()))
     }
@@ -169,31 +156,22 @@ impl Tree {
     ) -> Result<u64, RootfsError> {
         let name = self.slot(rel)?;
         let parent = self.fd(parent_of(rel));
-        let flags =
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(parent, name, flags, Mode::from_raw_mode(mode & 0o777))
             .map_err(|e| self.io("create", rel, e.into()))?;
         let mut file = File::from(fd);
         let bytes = io::copy(contents, &mut file).map_err(|e| self.io("write", rel, e))?;
-        rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))
-            .map_err(|e| self.io("chmod", rel, e.into()))?;
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(|e| self.io("chmod", rel, e.into()))?;
         rustix::fs::fchown(&file, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
             .map_err(|e| self.io("chown", rel, e.into()))?;
         Ok(bytes)
     }
 
     /// Makes `rel` a symlink to `target`, replacing a file or link that is there.
-    pub(crate) fn symlink(
-        &mut self,
-        rel: &Path,
-        target: &Path,
-        uid: u32,
-        gid: u32,
-    ) -> Result<(), RootfsError> {
+    pub(crate) fn symlink(&mut self, rel: &Path, target: &Path, uid: u32, gid: u32) -> Result<(), RootfsError> {
         let name = self.slot(rel)?;
         let parent = self.fd(parent_of(rel));
-        rustix::fs::symlinkat(target, parent, name)
-            .map_err(|e| self.io("symlink", rel, e.into()))?;
+        rustix::fs::symlinkat(target, parent, name).map_err(|e| self.io("symlink", rel, e.into()))?;
         let (uid, gid) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
         rustix::fs::chownat(parent, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| self.io("chown", rel, e.into()))
@@ -217,8 +195,9 @@ impl Tree {
                     path: self.path(rel),
                 });
             }
-            Ok(_) => rustix::fs::unlinkat(parent, name, AtFlags::empty())
-                .map_err(|e| self.io("remove", rel, e.into()))?,
+            Ok(_) => {
+                rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(|e| self.io("remove", rel, e.into()))?
+            }
         }
         Ok(name)
     }
@@ -228,8 +207,7 @@ impl Tree {
         let mut walked = PathBuf::new();
         for component in rel.components() {
             let Component::Normal(name) = component else {
-                let error =
-                    io::Error::new(io::ErrorKind::InvalidInput, "not a plain relative path");
+                let error = io::Error::new(io::ErrorKind::InvalidInput, "not a plain relative path");
                 return Err(self.io("open", rel, error));
             };
             let parent = walked.clone();
@@ -273,20 +251,14 @@ fn parent_of(rel: &Path) -> &Path {
 
 /// Opens directory `name` under `parent` without following a symlink; with `create`, makes it
 /// (that mode, owned by root) when it is missing. Returns the fd and whether it was created.
-fn open_component(
-    parent: BorrowedFd<'_>,
-    name: &OsStr,
-    create: Option<u32>,
-) -> Result<(OwnedFd, bool), Fail> {
+fn open_component(parent: BorrowedFd<'_>, name: &OsStr, create: Option<u32>) -> Result<(OwnedFd, bool), Fail> {
     match rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty()) {
         Ok(fd) => return Ok((fd, false)),
         Err(Errno::NOENT) if create.is_some() => {}
         // O_NOFOLLOW on a symlink gives ELOOP (or ENOTDIR with O_DIRECTORY): find out which.
         Err(e @ (Errno::LOOP | Errno::NOTDIR)) => {
             return match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
-                    Err(Fail::Symlink)
-                }
+                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => Err(Fail::Symlink),
                 _ => Err(Fail::Io("open", e.into())),
             };
         }
@@ -302,7 +274,6 @@ fn open_component(
     let (fd, _) = open_component(parent, name, None)?;
     // The umask and a setgid parent must not decide the mode or group.
     rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| Fail::Io("chmod", e.into()))?;
-    rustix::fs::fchown(&fd, Some(Uid::ROOT), Some(Gid::ROOT))
-        .map_err(|e| Fail::Io("chown", e.into()))?;
+    rustix::fs::fchown(&fd, Some(Uid::ROOT), Some(Gid::ROOT)).map_err(|e| Fail::Io("chown", e.into()))?;
     Ok((fd, true))
 }

@@ -54,17 +54,11 @@ fn builds_a_rootfs() {
     for applet in listed.lines().filter(|l| *l != "bin/busybox") {
         let link = dir.join(applet);
         assert!(link.is_symlink(), "{applet} is not a symlink");
-        assert_eq!(
-            fs::canonicalize(&link).unwrap(),
-            fs::canonicalize(&busybox).unwrap()
-        );
+        assert_eq!(fs::canonicalize(&link).unwrap(), fs::canonicalize(&busybox).unwrap());
         links += 1;
     }
     assert_eq!(links, report.applets);
-    assert_eq!(
-        fs::read_link(dir.join("bin/sh")).unwrap(),
-        Path::new("busybox")
-    );
+    assert_eq!(fs::read_link(dir.join("bin/sh")).unwrap(), Path::new("busybox"));
     assert_eq!(
         fs::read_link(dir.join("usr/bin/wget")).unwrap(),
         Path::new("../../bin/busybox")
@@ -80,16 +74,8 @@ fn builds_a_rootfs() {
     // Accounts and config.
     let passwd = fs::read_to_string(dir.join("etc/passwd")).unwrap();
     assert!(passwd.lines().any(|l| l == "root:x:0:0:root:/root:/bin/sh"));
-    assert!(
-        passwd
-            .lines()
-            .any(|l| l == "user:x:1000:1000:user:/home/user:/bin/sh")
-    );
-    assert!(
-        passwd
-            .lines()
-            .any(|l| l.starts_with("nobody:x:65534:65534:"))
-    );
+    assert!(passwd.lines().any(|l| l == "user:x:1000:1000:user:/home/user:/bin/sh"));
+    assert!(passwd.lines().any(|l| l.starts_with("nobody:x:65534:65534:")));
     let group = fs::read_to_string(dir.join("etc/group")).unwrap();
     for g in [
         "root:x:0:",
@@ -98,18 +84,12 @@ fn builds_a_rootfs() {
         "user:x:1000:",
         "nogroup:x:65534:",
     ] {
-        assert!(
-            group.lines().any(|l| l.starts_with(g)),
-            "no {g} in /etc/group"
-        );
+        assert!(group.lines().any(|l| l.starts_with(g)), "no {g} in /etc/group");
     }
     let shadow = fs::read_to_string(dir.join("etc/shadow")).unwrap();
     assert!(shadow.lines().all(|l| l.split(':').nth(1) == Some("!")));
     assert_eq!(mode(&dir.join("etc/shadow")), 0o640);
-    assert_eq!(
-        fs::read_to_string(dir.join("etc/hostname")).unwrap(),
-        "jail\n"
-    );
+    assert_eq!(fs::read_to_string(dir.join("etc/hostname")).unwrap(), "jail\n");
     let hosts = fs::read_to_string(dir.join("etc/hosts")).unwrap();
     assert!(hosts.contains("127.0.0.1\tlocalhost") && hosts.contains("::1\tlocalhost"));
     let profile = fs::read_to_string(dir.join("etc/profile")).unwrap();
@@ -131,15 +111,7 @@ fn builds_a_rootfs() {
     for d in ["sys", "dev", "mnt", "opt", "srv", "lib"] {
         assert!(dir.join(d).is_dir(), "no {d}");
     }
-    for entry in [
-        "",
-        "bin",
-        "bin/busybox",
-        "bin/sh",
-        "etc/passwd",
-        "etc/shadow",
-        "tmp",
-    ] {
+    for entry in ["", "bin", "bin/busybox", "bin/sh", "etc/passwd", "etc/shadow", "tmp"] {
         let meta = fs::symlink_metadata(dir.join(entry)).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (0, 0), "{entry} not root:root");
     }
@@ -194,14 +166,8 @@ fn non_empty_needs_force_and_force_keeps_other_files() {
         ..opts(dir)
     };
     build(&forced).unwrap();
-    assert_eq!(
-        fs::read_to_string(dir.join("etc/mine.conf")).unwrap(),
-        "keep me\n"
-    );
-    assert_eq!(
-        fs::read_link(dir.join("bin/sh")).unwrap(),
-        Path::new("busybox")
-    );
+    assert_eq!(fs::read_to_string(dir.join("etc/mine.conf")).unwrap(), "keep me\n");
+    assert_eq!(fs::read_link(dir.join("bin/sh")).unwrap(), Path::new("busybox"));
     assert!(!dir.join("etc/passwd").is_symlink());
     assert!(
         fs::read_to_string(dir.join("etc/passwd"))
@@ -249,10 +215,7 @@ fn refuses_a_symlink_in_the_path() {
         }
         assert!(err.to_string().contains("symlink"), "{err}");
     }
-    assert!(
-        fs::read_dir(&real).unwrap().next().is_none(),
-        "wrote through the link"
-    );
+    assert!(fs::read_dir(&real).unwrap().next().is_none(), "wrote through the link");
 }
 
 #[test]
@@ -273,10 +236,7 @@ fn never_follows_a_symlink_inside_the_rootfs() {
     })
     .unwrap_err();
     assert!(matches!(err, RootfsError::SymlinkInPath { .. }), "{err}");
-    assert!(
-        fs::read_dir(&outside).unwrap().next().is_none(),
-        "wrote outside"
-    );
+    assert!(fs::read_dir(&outside).unwrap().next().is_none(), "wrote outside");
 }
 
 #[test]
@@ -289,10 +249,7 @@ fn refuses_a_dynamic_busybox() {
     })
     .unwrap_err();
     assert!(matches!(err, RootfsError::DynamicBusybox { .. }), "{err}");
-    assert!(
-        err.to_string().contains("apt-get install busybox-static"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("apt-get install busybox-static"), "{err}");
     assert!(!dir.exists(), "refusal must not create the dir");
 }
 
@@ -332,11 +289,7 @@ fn cli_prints_json_and_fails_with_a_prefixed_message() {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["dir"], dir.to_str().unwrap());
     assert!(report["busybox"].as_str().unwrap().ends_with("/busybox"));
@@ -356,10 +309,7 @@ fn cli_prints_json_and_fails_with_a_prefixed_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains("apt-get install busybox-static"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("apt-get install busybox-static"), "{stderr}");
 
     let out = Command::new(BIN)
         .args(["busybox", "--force"])

@@ -79,13 +79,25 @@ fn run_inner(args: RunArgs) -> Result<i32, (i32, String)> {
     // Check the root before leasing anything, so bad input changes nothing.
     drop(libjail::rootfs::open_checked(&args.root).map_err(|e| fail(&e))?);
     let lease = match policy.ids.mode {
-        IdMode::Isolated => Some(IdPool::from_env().map_err(|e| fail(&e))?.lease().map_err(|e| fail(&e))?),
+        IdMode::Isolated => Some(
+            IdPool::from_env()
+                .map_err(|e| fail(&e))?
+                .lease()
+                .map_err(|e| fail(&e))?,
+        ),
         _ => None,
     };
     let console = if args.tty { Console::Pty } else { Console::Inherit };
     let root = std::path::absolute(&args.root).map_err(|e| fail(&format!("rootfs {}: {e}", args.root.display())))?;
-    let plan = Plan::new("jail", root, args.command, policy, lease.as_ref().map(|l| l.base), console)
-        .map_err(|e| fail(&e))?;
+    let plan = Plan::new(
+        "jail",
+        root,
+        args.command,
+        policy,
+        lease.as_ref().map(|l| l.base),
+        console,
+    )
+    .map_err(|e| fail(&e))?;
     tracing::info!(rootfs = %plan.rootfs.display(), uid_map = %plan.uid_map.to_proc().trim(), "starting jail");
     let code = libjail::spawn::run(&plan).map_err(|e| (e.exit_code(), e.to_string()))?;
     drop(lease);

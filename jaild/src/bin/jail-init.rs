@@ -12,13 +12,17 @@ use std::io::Read;
 fn read_plan(args: &[String]) -> Result<libjail::plan::Plan, String> {
     let text = match args {
         [flag, fd] if flag == "--plan-fd" => {
-            let fd: i32 = fd.parse().map_err(|_| format!("--plan-fd {fd}: not a descriptor number"))?;
+            let fd: i32 = fd
+                .parse()
+                .map_err(|_| format!("--plan-fd {fd}: not a descriptor number"))?;
             if fd < 3 {
                 return Err(format!("--plan-fd {fd}: stdio is the jail's"));
             }
             let owned = libjail::sys::take_fd(fd).ok_or_else(|| format!("--plan-fd {fd}: not open"))?;
             let mut s = String::new();
-            std::fs::File::from(owned).read_to_string(&mut s).map_err(|e| format!("read plan from fd {fd}: {e}"))?;
+            std::fs::File::from(owned)
+                .read_to_string(&mut s)
+                .map_err(|e| format!("read plan from fd {fd}: {e}"))?;
             s
         }
         [flag, file] if flag == "--plan" => {

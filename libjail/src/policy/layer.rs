@@ -124,9 +124,7 @@ pub fn parse_layer(text: &str, origin: &str) -> Result<Layer, PolicyError> {
 }
 
 /// Deserializes `T` from YAML with [`yaml_options`].
-pub(super) fn from_yaml<T: for<'de> Deserialize<'de>>(
-    text: &str,
-) -> Result<T, serde_saphyr::Error> {
+pub(super) fn from_yaml<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, serde_saphyr::Error> {
     serde_saphyr::from_str_with_options(text, yaml_options())
 }
 
@@ -153,10 +151,7 @@ impl YamlProblem {
 impl From<&serde_saphyr::Error> for YamlProblem {
     fn from(err: &serde_saphyr::Error) -> Self {
         use serde_saphyr::Error as E;
-        let location = err
-            .location()
-            .filter(|l| l.line() > 0)
-            .map(|l| (l.line(), l.column()));
+        let location = err.location().filter(|l| l.line() > 0).map(|l| (l.line(), l.column()));
         let known = |expected: &[&'static str]| -> Option<String> {
             (!expected.is_empty()).then(|| {
                 let list: Vec<String> = expected.iter().map(|e| format!("`{e}`")).collect();
@@ -164,15 +159,11 @@ impl From<&serde_saphyr::Error> for YamlProblem {
             })
         };
         let (message, hint) = match err.without_snippet() {
-            E::SerdeUnknownField {
-                field, expected, ..
-            } => (
+            E::SerdeUnknownField { field, expected, .. } => (
                 format!("unknown field `{field}`"),
                 did_you_mean(field, expected.iter().copied()).or_else(|| known(expected)),
             ),
-            E::SerdeUnknownVariant {
-                variant, expected, ..
-            } => (
+            E::SerdeUnknownVariant { variant, expected, .. } => (
                 format!("unknown value `{variant}`"),
                 did_you_mean(variant, expected.iter().copied()).or_else(|| known(expected)),
             ),
@@ -343,17 +334,12 @@ impl TryFrom<String> for CapName {
     type Error = String;
 
     fn try_from(name: String) -> Result<Self, String> {
-        crate::capability::number(&name)
-            .map(CapName)
-            .ok_or_else(|| {
-                let upper = name.trim().to_ascii_uppercase();
-                let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
-                let names = crate::capability::CAPABILITIES.iter().map(|&(n, _)| n);
-                hinted(
-                    format!("unknown capability `{name}`"),
-                    did_you_mean(bare, names),
-                )
-            })
+        crate::capability::number(&name).map(CapName).ok_or_else(|| {
+            let upper = name.trim().to_ascii_uppercase();
+            let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+            let names = crate::capability::CAPABILITIES.iter().map(|&(n, _)| n);
+            hinted(format!("unknown capability `{name}`"), did_you_mean(bare, names))
+        })
     }
 }
 
@@ -403,10 +389,7 @@ impl<const ROOT: char> TryFrom<String> for KernelPath<ROOT> {
         if rest.is_empty() || rest.ends_with('/') {
             return Err(bad("must name an entry without a trailing `/`"));
         }
-        if rest
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
-        {
+        if rest.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
             return Err(bad("is not normalised (no `//`, `.` or `..` allowed)"));
         }
         Ok(KernelPath(path))
@@ -544,15 +527,11 @@ impl<'de> Deserialize<'de> for RlimitSpec {
             }
 
             fn visit_i64<E: de::Error>(self, n: i64) -> Result<Rlimit, E> {
-                LimitVisitor
-                    .visit_i64(n)
-                    .map(|n| Rlimit { soft: n, hard: n })
+                LimitVisitor.visit_i64(n).map(|n| Rlimit { soft: n, hard: n })
             }
 
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Rlimit, E> {
-                LimitVisitor
-                    .visit_str(s)
-                    .map(|n| Rlimit { soft: n, hard: n })
+                LimitVisitor.visit_str(s).map(|n| Rlimit { soft: n, hard: n })
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Rlimit, A::Error> {
@@ -673,18 +652,13 @@ impl TryFrom<String> for UserSpec {
     fn try_from(user: String) -> Result<Self, String> {
         // 4294967295 is (uid_t)-1, which no process can have.
         let id = |s: &str| {
-            !s.is_empty()
-                && s.bytes().all(|b| b.is_ascii_digit())
-                && s.parse::<u32>().is_ok_and(|n| n != u32::MAX)
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u32>().is_ok_and(|n| n != u32::MAX)
         };
         let name = |s: &str| {
             let mut bytes = s.bytes();
-            bytes
-                .next()
-                .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+            bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
                 && s.len() <= 32
-                && bytes
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+                && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         };
         let ok = match user.split_once(':') {
             Some((uid, gid)) => id(uid) && id(gid),
@@ -695,10 +669,7 @@ impl TryFrom<String> for UserSpec {
         } else {
             Err(hinted(
                 format!("bad user `{user}`"),
-                Some(
-                    "use root, a UID, UID:GID (ids below 4294967295), or a user name like `www-data`"
-                        .to_string(),
-                ),
+                Some("use root, a UID, UID:GID (ids below 4294967295), or a user name like `www-data`".to_string()),
             ))
         }
     }

@@ -24,10 +24,10 @@
 //!   can remove;
 //! - `seccomp.deny` and `seccomp.allow` accumulate; a later layer's `allow`
 //!   takes a call off the accumulated `deny` list and vice versa;
-//! - the capability mask is `capabilities.allow` of the last layer that sets
-//!   it (else the built-in mask), plus every layer's `add`, minus every
-//!   layer's `drop`: a `drop` anywhere in the stack wins over any `add` or
-//!   `allow`;
+//! - the capability mask is built layer by layer, in order: a layer's
+//!   `allow` replaces the mask so far, then its `add` is added and its
+//!   `drop` removed; so `--set capabilities.allow=[...]` on top of anything
+//!   is exactly that list;
 //! - setting `ids.mode` to anything but `custom` discards inherited maps.
 //!
 //! The result is a [`Policy`], which serialises to JSON for the
@@ -66,13 +66,8 @@ pub const MANDATORY_PROC_MASKED: &[&str] = &[
 ];
 
 /// Paths under `/proc` that every jail gets read-only, whatever its policy.
-pub const MANDATORY_PROC_READONLY: &[&str] = &[
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-    "/proc/irq",
-    "/proc/bus",
-    "/proc/fs",
-];
+pub const MANDATORY_PROC_READONLY: &[&str] =
+    &["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"];
 
 /// Paths under `/sys` that every jail gets masked, whatever its policy.
 pub const MANDATORY_SYS_MASKED: &[&str] = &[
@@ -140,10 +135,7 @@ pub const SHIPPED: &[&str] = &["default"];
 
 /// The YAML text of shipped profile `name`.
 pub fn shipped(name: &str) -> Option<&'static str> {
-    PROFILES
-        .iter()
-        .find(|&&(n, _)| n == name)
-        .map(|&(_, text)| text)
+    PROFILES.iter().find(|&&(n, _)| n == name).map(|&(_, text)| text)
 }
 
 /// A resolved policy: every layer merged, every value checked.
@@ -303,12 +295,10 @@ impl Policy {
     /// The built-in defaults, the bottom of every stack: the hardened
     /// default that `policies/default.yaml` spells out.
     pub fn builtin() -> Policy {
-        let capabilities = DEFAULT_CAPABILITIES
-            .iter()
-            .fold(CapMask::EMPTY, |mask, name| {
-                // The table is ours; a missing name is a bug caught by the tests.
-                crate::capability::number(name).map_or(mask, |nr| mask.with(nr))
-            });
+        let capabilities = DEFAULT_CAPABILITIES.iter().fold(CapMask::EMPTY, |mask, name| {
+            // The table is ours; a missing name is a bug caught by the tests.
+            crate::capability::number(name).map_or(mask, |nr| mask.with(nr))
+        });
         let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         Policy {
             description: "built-in hardened default".to_string(),
@@ -560,8 +550,7 @@ fn load_chain(source: &PolicySource) -> Result<Vec<(Origin, Layer)>, PolicyError
         if !layer.has_version() {
             return Err(PolicyError::Invalid {
                 origin: display,
-                message: "missing `version: 1`: every policy file must say which format it uses"
-                    .to_string(),
+                message: "missing `version: 1`: every policy file must say which format it uses".to_string(),
             });
         }
         next = match (&layer.extends, &current) {
@@ -574,9 +563,7 @@ fn load_chain(source: &PolicySource) -> Result<Vec<(Origin, Layer)>, PolicyError
             (Some(layer::Extends::Path(path)), PolicySource::Shipped(_)) => {
                 return Err(PolicyError::Invalid {
                     origin: display,
-                    message: format!(
-                        "a shipped profile can only extend shipped profiles, not `{path}`"
-                    ),
+                    message: format!("a shipped profile can only extend shipped profiles, not `{path}`"),
                 });
             }
         };
@@ -593,10 +580,7 @@ fn display_of(seen: &[(String, String)]) -> String {
 
 /// The identity (for cycle detection) and text of a policy source.
 /// `extended_by` names the policy whose `extends:` led here, if any.
-fn read_source(
-    source: &PolicySource,
-    extended_by: Option<&str>,
-) -> Result<(String, String), PolicyError> {
+fn read_source(source: &PolicySource, extended_by: Option<&str>) -> Result<(String, String), PolicyError> {
     let path = match source {
         PolicySource::Shipped(name) => {
             let text = shipped(name).ok_or_else(|| PolicyError::UnknownProfile {
@@ -607,8 +591,8 @@ fn read_source(
         }
         PolicySource::File(path) => path,
     };
-    let read = std::fs::canonicalize(path)
-        .and_then(|canonical| Ok((canonical.clone(), std::fs::read_to_string(&canonical)?)));
+    let read =
+        std::fs::canonicalize(path).and_then(|canonical| Ok((canonical.clone(), std::fs::read_to_string(&canonical)?)));
     match (read, extended_by) {
         (Ok((canonical, text)), _) => Ok((canonical.display().to_string(), text)),
         (Err(source), None) => Err(PolicyError::Io {
@@ -617,31 +601,23 @@ fn read_source(
         }),
         (Err(err), Some(parent)) => Err(PolicyError::Invalid {
             origin: parent.to_string(),
-            message: format!(
-                "cannot read the policy it extends, {}: {err}",
-                path.display()
-            ),
+            message: format!("cannot read the policy it extends, {}: {err}", path.display()),
         }),
     }
 }
 
 /// The capability mask as the layers build it: see the module docs.
-#[derive(Default)]
 struct CapsAccumulator {
-    allow: Option<CapMask>,
-    add: CapMask,
-    drop: CapMask,
+    mask: CapMask,
 }
 
 impl CapsAccumulator {
     fn mask(names: Vec<layer::CapName>) -> CapMask {
-        names
-            .into_iter()
-            .fold(CapMask::EMPTY, |mask, name| mask.with(name.0))
+        names.into_iter().fold(CapMask::EMPTY, |mask, name| mask.with(name.0))
     }
 
-    fn finish(self, builtin: CapMask) -> CapMask {
-        CapMask((self.allow.unwrap_or(builtin).0 | self.add.0) & !self.drop.0)
+    fn finish(self) -> CapMask {
+        self.mask
     }
 }
 
@@ -657,7 +633,9 @@ fn extend_unique(list: &mut Vec<String>, new: impl IntoIterator<Item = String>) 
 /// Stacks `layers` on the built-in defaults.
 fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
     let mut policy = Policy::builtin();
-    let mut caps = CapsAccumulator::default();
+    let mut caps = CapsAccumulator {
+        mask: Policy::builtin().capabilities,
+    };
     let mut ids_origin: Option<Origin> = None;
     for (origin, layer) in layers {
         // Destructured, so that a new field cannot be forgotten here.
@@ -703,10 +681,10 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
         }
         if let Some(c) = capabilities {
             if let Some(allow) = c.allow {
-                caps.allow = Some(CapsAccumulator::mask(allow));
+                caps.mask = CapsAccumulator::mask(allow);
             }
-            caps.add.0 |= CapsAccumulator::mask(c.add.unwrap_or_default()).0;
-            caps.drop.0 |= CapsAccumulator::mask(c.drop.unwrap_or_default()).0;
+            caps.mask.0 |= CapsAccumulator::mask(c.add.unwrap_or_default()).0;
+            caps.mask.0 &= !CapsAccumulator::mask(c.drop.unwrap_or_default()).0;
         }
         if let Some(v) = no_new_privs {
             policy.no_new_privs = v;
@@ -718,9 +696,7 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
             flags.nodev = r.nodev.unwrap_or(flags.nodev);
         }
         if let Some(p) = proc {
-            let paths = |v: Option<Vec<layer::KernelPath<'p'>>>| {
-                v.unwrap_or_default().into_iter().map(|p| p.0)
-            };
+            let paths = |v: Option<Vec<layer::KernelPath<'p'>>>| v.unwrap_or_default().into_iter().map(|p| p.0);
             extend_unique(&mut policy.proc.masked, paths(p.masked));
             extend_unique(&mut policy.proc.readonly, paths(p.readonly));
             if let Some(v) = p.sys_net_writable {
@@ -728,9 +704,7 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
             }
         }
         if let Some(s) = sys {
-            let paths = |v: Option<Vec<layer::KernelPath<'s'>>>| {
-                v.unwrap_or_default().into_iter().map(|p| p.0)
-            };
+            let paths = |v: Option<Vec<layer::KernelPath<'s'>>>| v.unwrap_or_default().into_iter().map(|p| p.0);
             extend_unique(&mut policy.sys.masked, paths(s.masked));
             extend_unique(&mut policy.sys.readonly, paths(s.readonly));
         }
@@ -739,22 +713,10 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
             extend_unique(&mut policy.devices, devices.into_iter().map(|d| d.0));
         }
         if let Some(s) = seccomp {
-            let deny: Vec<String> = s
-                .deny
-                .unwrap_or_default()
-                .into_iter()
-                .map(|n| n.0)
-                .collect();
-            let allow: Vec<String> = s
-                .allow
-                .unwrap_or_default()
-                .into_iter()
-                .map(|n| n.0)
-                .collect();
+            let deny: Vec<String> = s.deny.unwrap_or_default().into_iter().map(|n| n.0).collect();
+            let allow: Vec<String> = s.allow.unwrap_or_default().into_iter().map(|n| n.0).collect();
             if let Some(both) = deny.iter().find(|n| allow.contains(n)) {
-                return Err(origin.invalid(format!(
-                    "seccomp: `{both}` is both in `deny` and in `allow`"
-                )));
+                return Err(origin.invalid(format!("seccomp: `{both}` is both in `deny` and in `allow`")));
             }
             policy.seccomp.allow.retain(|n| !deny.contains(n));
             policy.seccomp.deny.retain(|n| !allow.contains(n));
@@ -786,7 +748,7 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
             policy.init = i;
         }
     }
-    policy.capabilities = caps.finish(Policy::builtin().capabilities);
+    policy.capabilities = caps.finish();
 
     // The id fields must agree once every layer has spoken.
     let ids = &mut policy.ids;
@@ -799,9 +761,7 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
     };
     match ids.mode {
         IdMode::Custom if ids.map.is_none() => {
-            return Err(ids_error(
-                "`ids.mode` is custom but no `ids.map` is given".to_string(),
-            ));
+            return Err(ids_error("`ids.mode` is custom but no `ids.map` is given".to_string()));
         }
         IdMode::Custom => {
             ids.gid_map = ids.gid_map.take().or_else(|| ids.map.clone());

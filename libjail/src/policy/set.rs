@@ -67,9 +67,7 @@ fn check_key(key: &str) -> Result<Vec<&str>, String> {
     }
     let in_map = MAP_KEYS.contains(&top);
     if in_map && segments.len() != 2 {
-        return Err(format!(
-            "`{top}` takes one name: {top}.NAME=VALUE, e.g. env.TERM=xterm"
-        ));
+        return Err(format!("`{top}` takes one name: {top}.NAME=VALUE, e.g. env.TERM=xterm"));
     }
     for (i, segment) in segments.iter().enumerate() {
         let map_key = in_map && i == 1;

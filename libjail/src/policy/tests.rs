@@ -90,14 +90,7 @@ fn unknown_key_is_located_with_a_hint() {
         let yaml = format!("version: 1\n{key}: {{}}\n");
         let err = parse_layer(&yaml, "p.yaml").unwrap_err();
         assert!(
-            matches!(
-                err,
-                PolicyError::Parse {
-                    line: 2,
-                    column: 1,
-                    ..
-                }
-            ),
+            matches!(err, PolicyError::Parse { line: 2, column: 1, .. }),
             "{key}: {err}"
         );
     }
@@ -126,13 +119,7 @@ fn wrong_type_is_located() {
         "invalid boolean (true or false expected)",
         None,
     );
-    assert_parse_error(
-        "version: 1\nworkdir: [a]\n",
-        2,
-        10,
-        "expected string scalar",
-        None,
-    );
+    assert_parse_error("version: 1\nworkdir: [a]\n", 2, 10, "expected string scalar", None);
     assert_parse_error(
         "version: 1\nversion: 1\n",
         2,
@@ -264,10 +251,7 @@ fn other_values_are_checked() {
     ];
     for yaml in bad {
         let err = parse_layer(yaml, "p.yaml").unwrap_err();
-        assert!(
-            matches!(err, PolicyError::Parse { line: 1 | 2, .. }),
-            "{yaml:?}: {err}"
-        );
+        assert!(matches!(err, PolicyError::Parse { line: 1 | 2, .. }), "{yaml:?}: {err}");
     }
     let good = "version: 1\nhostname: web-1.example\nuser: \"1000:1000\"\nenv: {PORT: 8080}\n\
                 devices: [null, tty]\nproc: {masked: [/proc/driver/rtc]}\n\
@@ -301,10 +285,7 @@ fn unknown_profile_and_missing_file() {
             .starts_with("policy /nonexistent/p.yaml: cannot read it: "),
         "{err}"
     );
-    assert!(matches!(
-        PolicySource::parse("x.yml").unwrap(),
-        PolicySource::File(_)
-    ));
+    assert!(matches!(PolicySource::parse("x.yml").unwrap(), PolicySource::File(_)));
 }
 
 #[test]
@@ -316,9 +297,7 @@ fn extends_a_shipped_profile() {
     let policy = validate_file(&dir.path().join("p.yaml")).unwrap();
     assert_eq!(
         policy.capabilities,
-        Policy::builtin()
-            .capabilities
-            .with(number("NET_ADMIN").unwrap())
+        Policy::builtin().capabilities.with(number("NET_ADMIN").unwrap())
     );
     // The description is inherited when the file gives none.
     assert_eq!(policy.description, load(None, &[]).unwrap().description);
@@ -347,10 +326,7 @@ fn extends_a_file_relative_to_the_extending_file() {
     let dir = write_files(&[("a.yaml", "version: 1\nextends: gone.yaml\n")]);
     let err = validate_file(&dir.path().join("a.yaml")).unwrap_err();
     let text = err.to_string();
-    assert!(
-        text.contains("a.yaml: cannot read the policy it extends"),
-        "{text}"
-    );
+    assert!(text.contains("a.yaml: cannot read the policy it extends"), "{text}");
     assert!(text.contains("gone.yaml"), "{text}");
 }
 
@@ -362,11 +338,7 @@ fn extends_cycles_are_refused() {
     let a_again = dir.path().join("./a.yaml");
     assert_eq!(
         err.to_string(),
-        format!(
-            "policy {} extends {}: cycle",
-            a.display(),
-            a_again.display()
-        )
+        format!("policy {} extends {}: cycle", a.display(), a_again.display())
     );
 
     let dir = write_files(&[
@@ -375,10 +347,7 @@ fn extends_cycles_are_refused() {
     ]);
     let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
     match validate_file(&a).unwrap_err() {
-        PolicyError::Cycle { chain } => assert_eq!(
-            chain,
-            [&a, &b, &a].map(|p| p.display().to_string()).to_vec()
-        ),
+        PolicyError::Cycle { chain } => assert_eq!(chain, [&a, &b, &a].map(|p| p.display().to_string()).to_vec()),
         other => panic!("expected a cycle, got {other}"),
     }
 }
@@ -386,21 +355,10 @@ fn extends_cycles_are_refused() {
 #[test]
 fn extends_depth_is_limited() {
     let mut files: Vec<(String, String)> = (0..MAX_EXTENDS_DEPTH)
-        .map(|i| {
-            (
-                format!("p{i}.yaml"),
-                format!("version: 1\nextends: p{}.yaml\n", i + 1),
-            )
-        })
+        .map(|i| (format!("p{i}.yaml"), format!("version: 1\nextends: p{}.yaml\n", i + 1)))
         .collect();
-    files.push((
-        format!("p{MAX_EXTENDS_DEPTH}.yaml"),
-        "version: 1\n".to_string(),
-    ));
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
+    files.push((format!("p{MAX_EXTENDS_DEPTH}.yaml"), "version: 1\n".to_string()));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     let dir = write_files(&refs);
     let err = validate_file(&dir.path().join("p0.yaml")).unwrap_err();
     assert!(err.to_string().contains("longer than 16"), "{err}");
@@ -436,13 +394,7 @@ fn set_examples() {
     assert!(!policy.rootfs.nosuid);
     assert!(policy.rootfs.nodev);
     assert_eq!(policy.hostname.as_deref(), Some("j1"));
-    assert_eq!(
-        policy.rlimits["nproc"],
-        Rlimit {
-            soft: 100,
-            hard: 200
-        }
-    );
+    assert_eq!(policy.rlimits["nproc"], Rlimit { soft: 100, hard: 200 });
     assert_eq!(policy.rlimits["core"], Rlimit { soft: 0, hard: 0 });
     assert_eq!(policy.devices, ["null", "zero"]);
 }
@@ -527,10 +479,7 @@ fn set_values_cannot_inject_other_keys() {
             Err(e @ PolicyError::BadSet { .. }) => {
                 // Control characters of the argument are escaped.
                 let text = e.to_string();
-                assert!(
-                    !text.contains(['\n', '\r', '\u{85}', '\u{2028}']),
-                    "{text:?}"
-                );
+                assert!(!text.contains(['\n', '\r', '\u{85}', '\u{2028}']), "{text:?}");
             }
             Ok(policy) => assert_eq!(policy.ids.mode, IdMode::Isolated, "{arg:?}"),
             Err(other) => panic!("{arg:?}: {other}"),
@@ -557,26 +506,9 @@ fn env_and_rlimits_merge_by_name() {
     ]);
     let path = dir.path().join("p.yaml");
     let policy = load(Some(path.to_str().unwrap()), &sets(&["env.LANG=C.UTF-8"])).unwrap();
-    let env: Vec<(&str, &str)> = policy
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    assert_eq!(
-        env,
-        [
-            ("LANG", "C.UTF-8"),
-            ("PATH", DEFAULT_PATH),
-            ("TERM", "xterm")
-        ]
-    );
-    assert_eq!(
-        policy.rlimits["nofile"],
-        Rlimit {
-            soft: 200,
-            hard: 200
-        }
-    );
+    let env: Vec<(&str, &str)> = policy.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(env, [("LANG", "C.UTF-8"), ("PATH", DEFAULT_PATH), ("TERM", "xterm")]);
+    assert_eq!(policy.rlimits["nofile"], Rlimit { soft: 200, hard: 200 });
     assert_eq!(policy.rlimits["core"], Rlimit { soft: 0, hard: 0 });
 }
 
@@ -594,12 +526,16 @@ fn capability_allow_add_and_drop() {
     ]);
     let path = dir.path().join("p.yaml");
     let policy = validate_file(&path).unwrap();
-    // allow of the nearest layer, plus every add, minus every drop.
-    assert_eq!(policy.capabilities, caps(&["SETUID", "NET_ADMIN"]));
+    // Layer by layer: p's allow replaces base's result, then p's drop.
+    assert_eq!(policy.capabilities, caps(&["CHOWN", "SETUID"]));
 
     let spec = path.to_str().unwrap();
     let policy = load(Some(spec), &sets(&["capabilities.add=[MKNOD, CHOWN]"])).unwrap();
-    assert_eq!(policy.capabilities, caps(&["SETUID", "NET_ADMIN", "MKNOD"]));
+    assert_eq!(policy.capabilities, caps(&["CHOWN", "SETUID", "MKNOD"]));
+
+    // An allow on top is exactly that list, whatever the layers below did.
+    let policy = load(Some(spec), &sets(&["capabilities.allow=[SYS_ADMIN]"])).unwrap();
+    assert_eq!(policy.capabilities, caps(&["SYS_ADMIN"]));
 
     let base = dir.path().join("base.yaml");
     let policy = validate_file(&base).unwrap();
@@ -643,38 +579,24 @@ fn seccomp_lists_accumulate_and_later_layers_win() {
     .unwrap();
     assert_eq!(policy.seccomp.deny, ["ptrace"]);
     assert_eq!(policy.seccomp.allow, ["personality", "mount"]);
-    assert!(
-        set_error("seccomp={deny: [mount], allow: [mount]}")
-            .contains("`mount` is both in `deny` and in `allow`")
-    );
+    assert!(set_error("seccomp={deny: [mount], allow: [mount]}").contains("`mount` is both in `deny` and in `allow`"));
 }
 
 #[test]
 fn id_modes_resolve() {
-    let policy = load(
-        None,
-        &sets(&["ids={mode: custom, map: [\"0:100000:65536\"]}"]),
-    )
-    .unwrap();
+    let policy = load(None, &sets(&["ids={mode: custom, map: [\"0:100000:65536\"]}"])).unwrap();
     let map = IdMap(vec![IdMapEntry {
         inside: 0,
         outside: 100000,
         count: 65536,
     }]);
     assert_eq!(policy.ids.map.as_ref(), Some(&map));
-    assert_eq!(
-        policy.ids.gid_map.as_ref(),
-        Some(&map),
-        "gid_map defaults to map"
-    );
+    assert_eq!(policy.ids.gid_map.as_ref(), Some(&map), "gid_map defaults to map");
 
     // Leaving custom mode discards the inherited maps.
     let policy = load(
         None,
-        &sets(&[
-            "ids={mode: custom, map: [\"0:100000:65536\"]}",
-            "ids.mode=passthrough",
-        ]),
+        &sets(&["ids={mode: custom, map: [\"0:100000:65536\"]}", "ids.mode=passthrough"]),
     )
     .unwrap();
     assert_eq!(policy.ids.mode, IdMode::Passthrough);
@@ -727,11 +649,7 @@ fn every_shipped_profile_loads_and_describes_itself() {
         let description = layer.description().unwrap_or_default();
         assert!(!description.trim().is_empty(), "{name}: no description");
         assert!(SHIPPED.contains(&name.as_str()), "{name} is not in SHIPPED");
-        assert_eq!(
-            shipped(&name),
-            Some(text.as_str()),
-            "{name}: embedded text differs"
-        );
+        assert_eq!(shipped(&name), Some(text.as_str()), "{name}: embedded text differs");
         load(Some(&name), &[]).unwrap_or_else(|e| panic!("{e}"));
         validate_file(&path).unwrap_or_else(|e| panic!("{e}"));
         found.push(name);
@@ -749,10 +667,7 @@ fn default_profile_is_the_builtin_defaults() {
     let builtin = Policy::builtin();
     policy.description = builtin.description.clone();
     assert_eq!(policy, builtin);
-    assert_eq!(
-        load(Some("default"), &[]).unwrap().capabilities,
-        builtin.capabilities
-    );
+    assert_eq!(load(Some("default"), &[]).unwrap().capabilities, builtin.capabilities);
 }
 
 #[test]

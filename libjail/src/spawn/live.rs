@@ -66,7 +66,11 @@ impl<'a> Live<'a> {
 
     /// Report a failed step to the parent (best effort).
     pub fn report(&self, e: &StepError) {
-        let msg = ChildMsg::SetupFailed { step: e.step, errno: e.errno, detail: e.detail.clone() };
+        let msg = ChildMsg::SetupFailed {
+            step: e.step,
+            errno: e.errno,
+            detail: e.detail.clone(),
+        };
         let _ = sync::send(sys::borrow_raw(self.sync), &msg);
     }
 
@@ -106,8 +110,16 @@ impl Kernel for Live<'_> {
         let fd = sys::borrow_raw(self.sync);
         match sync::recv::<sync::ParentMsg>(fd) {
             Ok(Some(sync::ParentMsg::Go)) => Ok(()),
-            Ok(None) => Err(StepError { step: Step::WaitForGo, errno: libc::EPIPE, detail: "parent went away".into() }),
-            Err(e) => Err(StepError { step: Step::WaitForGo, errno: libc::EPROTO, detail: e.to_string() }),
+            Ok(None) => Err(StepError {
+                step: Step::WaitForGo,
+                errno: libc::EPIPE,
+                detail: "parent went away".into(),
+            }),
+            Err(e) => Err(StepError {
+                step: Step::WaitForGo,
+                errno: libc::EPROTO,
+                detail: e.to_string(),
+            }),
         }
     }
 
@@ -151,7 +163,11 @@ impl Kernel for Live<'_> {
 
     fn apply_masks(&mut self) -> StepResult {
         let null = mount::open_checked_null().map_err(|e| err(Step::Masks, e))?;
-        let writable = if self.plan.policy.proc.sys_net_writable { vec!["/proc/sys/net".to_string()] } else { vec![] };
+        let writable = if self.plan.policy.proc.sys_net_writable {
+            vec!["/proc/sys/net".to_string()]
+        } else {
+            vec![]
+        };
         let (masked, readonly) = (self.masked_paths(), self.readonly_paths());
         let applied = mount::apply_masks(self.root(Step::Masks)?, null.as_fd(), &masked, &readonly, &writable)
             .map_err(|e| err(Step::Masks, e))?;
@@ -182,14 +198,19 @@ impl Kernel for Live<'_> {
     }
 
     fn enter_user_namespace(&mut self) -> StepResult {
-        sys::setns(self.holder.user.as_fd(), libc::CLONE_NEWUSER).map_err(io_err(Step::EnterUserNamespace, "setns user"))?;
+        sys::setns(self.holder.user.as_fd(), libc::CLONE_NEWUSER)
+            .map_err(io_err(Step::EnterUserNamespace, "setns user"))?;
         sys::unshare(libc::CLONE_NEWNS).map_err(io_err(Step::EnterUserNamespace, "unshare mount"))
     }
 
     fn set_rlimits(&mut self) -> StepResult {
         for (name, lim) in &self.plan.policy.rlimits {
             let Some(res) = rlimit_resource(name) else {
-                return Err(StepError { step: Step::Rlimits, errno: libc::EINVAL, detail: name.to_string() });
+                return Err(StepError {
+                    step: Step::Rlimits,
+                    errno: libc::EINVAL,
+                    detail: name.to_string(),
+                });
             };
             sys::setrlimit(res, lim.soft, lim.hard).map_err(io_err(Step::Rlimits, name.clone()))?;
         }
@@ -211,7 +232,9 @@ impl Kernel for Live<'_> {
     }
 
     fn set_dumpable(&mut self, dumpable: bool) -> StepResult {
-        sys::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(dumpable)).map(drop).map_err(io_err(Step::Dumpable, ""))
+        sys::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(dumpable))
+            .map(drop)
+            .map_err(io_err(Step::Dumpable, ""))
     }
 
     fn new_session(&mut self) -> StepResult {
@@ -220,8 +243,13 @@ impl Kernel for Live<'_> {
             // The console is a pty of the jail's own devpts instance, so its
             // name resolves inside; the master goes to the parent.
             let (master, slave) = sys::open_pty_pair().map_err(io_err(Step::NewSession, "/dev/ptmx"))?;
-            sync::send_with_fd(sys::borrow_raw(self.sync), &ChildMsg::Console, master.as_fd())
-                .map_err(|e| StepError { step: Step::NewSession, errno: libc::EPIPE, detail: e.to_string() })?;
+            sync::send_with_fd(sys::borrow_raw(self.sync), &ChildMsg::Console, master.as_fd()).map_err(|e| {
+                StepError {
+                    step: Step::NewSession,
+                    errno: libc::EPIPE,
+                    detail: e.to_string(),
+                }
+            })?;
             drop(master);
             for fd in 0..3 {
                 sys::dup2(slave.as_raw_fd(), fd).map_err(io_err(Step::NewSession, "console stdio"))?;
@@ -237,11 +265,14 @@ impl Kernel for Live<'_> {
     }
 
     fn drop_bounding_set(&mut self) -> StepResult {
-        caps::drop_bounding_set(self.plan.policy.capabilities, self.plan.cap_last_cap).map_err(io_err(Step::BoundingSet, ""))
+        caps::drop_bounding_set(self.plan.policy.capabilities, self.plan.cap_last_cap)
+            .map_err(io_err(Step::BoundingSet, ""))
     }
 
     fn set_no_new_privs(&mut self) -> StepResult {
-        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map(drop).map_err(io_err(Step::NoNewPrivs, ""))
+        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
+            .map(drop)
+            .map_err(io_err(Step::NoNewPrivs, ""))
     }
 
     fn apply_landlock(&mut self) -> StepResult {
@@ -250,8 +281,11 @@ impl Kernel for Live<'_> {
     }
 
     fn apply_seccomp(&mut self) -> StepResult {
-        crate::seccomp::install(&self.plan.seccomp)
-            .map_err(|e| StepError { step: Step::Seccomp, errno: libc::EINVAL, detail: e.to_string() })
+        crate::seccomp::install(&self.plan.seccomp).map_err(|e| StepError {
+            step: Step::Seccomp,
+            errno: libc::EINVAL,
+            detail: e.to_string(),
+        })
     }
 
     fn set_ids(&mut self) -> StepResult {
@@ -263,8 +297,14 @@ impl Kernel for Live<'_> {
             caps::lock_final_securebits().map_err(io_err(Step::Ids, "securebits"))?;
         }
         sys::setgroups(&u.groups).map_err(io_err(Step::Ids, format!("setgroups {:?}", u.groups)))?;
-        sys::setresgid(u.gid).map_err(io_err(Step::Ids, format!("gid {} (is it in the jail's gid map?)", u.gid)))?;
-        sys::setresuid(u.uid).map_err(io_err(Step::Ids, format!("uid {} (is it in the jail's uid map?)", u.uid)))?;
+        sys::setresgid(u.gid).map_err(io_err(
+            Step::Ids,
+            format!("gid {} (is it in the jail's gid map?)", u.gid),
+        ))?;
+        sys::setresuid(u.uid).map_err(io_err(
+            Step::Ids,
+            format!("uid {} (is it in the jail's uid map?)", u.uid),
+        ))?;
         self.user = Some(u);
         Ok(())
     }
@@ -291,23 +331,29 @@ impl Kernel for Live<'_> {
     }
 
     fn send_ready(&mut self) -> StepResult {
-        sync::send(sys::borrow_raw(self.sync), &ChildMsg::Ready)
-            .map_err(|e| StepError { step: Step::Ready, errno: libc::EPIPE, detail: e.to_string() })
+        sync::send(sys::borrow_raw(self.sync), &ChildMsg::Ready).map_err(|e| StepError {
+            step: Step::Ready,
+            errno: libc::EPIPE,
+            detail: e.to_string(),
+        })
     }
 
     fn exec(&mut self) -> StepError {
         let p = &self.plan.policy;
         let mut env: Vec<(String, String)> = p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        if let Some(u) = &self.user {
-            if !p.env.contains_key("HOME") || u.uid != 0 {
-                env.retain(|(k, _)| k != "HOME");
-                env.push(("HOME".into(), u.home.clone()));
-            }
+        if let Some(u) = &self.user
+            && (!p.env.contains_key("HOME") || u.uid != 0)
+        {
+            env.retain(|(k, _)| k != "HOME");
+            env.push(("HOME".into(), u.home.clone()));
         }
         if !env.iter().any(|(k, _)| k == "container") {
             env.push(("container".into(), "jaild".into()));
         }
-        let path_var = env.iter().find(|(k, _)| k == "PATH").map_or("/usr/sbin:/usr/bin:/sbin:/bin", |(_, v)| v.as_str());
+        let path_var = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map_or("/usr/sbin:/usr/bin:/sbin:/bin", |(_, v)| v.as_str());
         let program = match find_program(&self.plan.argv[0], path_var) {
             Ok(p) => p,
             Err(errno) => return self.exec_failed(errno, &self.plan.argv[0].clone()),
@@ -334,8 +380,18 @@ impl Kernel for Live<'_> {
 
 impl Live<'_> {
     fn exec_failed(&self, errno: i32, path: &str) -> StepError {
-        let _ = sync::send(sys::borrow_raw(self.sync), &ChildMsg::ExecFailed { errno, path: path.to_string() });
-        StepError { step: Step::Exec, errno, detail: path.to_string() }
+        let _ = sync::send(
+            sys::borrow_raw(self.sync),
+            &ChildMsg::ExecFailed {
+                errno,
+                path: path.to_string(),
+            },
+        );
+        StepError {
+            step: Step::Exec,
+            errno,
+            detail: path.to_string(),
+        }
     }
 }
 

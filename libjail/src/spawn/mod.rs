@@ -47,7 +47,9 @@ impl SpawnError {
     /// found, 126 when it cannot be executed, 125 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            SpawnError::Exec { errno: libc::ENOENT, .. } => 127,
+            SpawnError::Exec {
+                errno: libc::ENOENT, ..
+            } => 127,
             SpawnError::Exec { .. } => 126,
             _ => 125,
         }
@@ -93,8 +95,17 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
     // 2. the rootfs as a detached clone: nosuid/nodev, idmapped with the holder's user namespace
     let userns = plan.idmapped_rootfs.then(|| holder.user.as_fd());
     let rp = &plan.policy.rootfs;
-    let tree = crate::mount::clone_rootfs(root.fd.as_fd(), &plan.rootfs.to_string_lossy(), userns, rp.nosuid, rp.nodev)
-        .map_err(|e| SpawnError::Io { step: "clone the rootfs", source: io::Error::other(format!("{}: {}", e.what, e.source)) })?;
+    let tree = crate::mount::clone_rootfs(
+        root.fd.as_fd(),
+        &plan.rootfs.to_string_lossy(),
+        userns,
+        rp.nosuid,
+        rp.nodev,
+    )
+    .map_err(|e| SpawnError::Io {
+        step: "clone the rootfs",
+        source: io::Error::other(format!("{}: {}", e.what, e.source)),
+    })?;
     // 3. the setup stage: pid 1 of a new pid namespace, in a new mount namespace
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
     let Some(pid) = sys::clone_fork(flags).map_err(io_step("clone the setup stage"))? else {
@@ -109,14 +120,14 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
     // 17. Ready (after the console's master with -t), or the step that failed
     let mut pty = None;
     let mut msg = sync::recv_with_fd::<ChildMsg>(parent_sock.as_fd());
-    if plan.console == Console::Pty {
-        if let Ok(Some((ChildMsg::Console, Some(master)))) = msg {
-            if let Ok(ws) = sys::window_size(0) {
-                let _ = sys::set_window_size(master.as_raw_fd(), &ws);
-            }
-            pty = Some(master);
-            msg = sync::recv_with_fd::<ChildMsg>(parent_sock.as_fd());
+    if plan.console == Console::Pty
+        && let Ok(Some((ChildMsg::Console, Some(master)))) = msg
+    {
+        if let Ok(ws) = sys::window_size(0) {
+            let _ = sys::set_window_size(master.as_raw_fd(), &ws);
         }
+        pty = Some(master);
+        msg = sync::recv_with_fd::<ChildMsg>(parent_sock.as_fd());
     }
     match msg.map(|m| m.map(|(m, _)| m)) {
         Ok(Some(ChildMsg::Ready)) => {}
@@ -150,13 +161,7 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
 }
 
 /// The child of the clone: run both stages, report a failure, never return.
-fn child(
-    plan: &Plan,
-    holder: &ns::Holder,
-    rootfs: &OwnedFd,
-    tree: OwnedFd,
-    sync_fd: &OwnedFd,
-) -> ! {
+fn child(plan: &Plan, holder: &ns::Holder, rootfs: &OwnedFd, tree: OwnedFd, sync_fd: &OwnedFd) -> ! {
     let mut k = live::Live::new(plan, holder, rootfs, tree, sync_fd);
     let sw = stages::Switches {
         no_new_privs: plan.policy.no_new_privs,
@@ -192,7 +197,11 @@ pub fn wait(running: &Running) -> Result<i32, SpawnError> {
     let mut signals = FORWARDED.to_vec();
     signals.push(libc::SIGCHLD);
     let sfd = sys::signalfd(&signals).map_err(io_step("signalfd"))?;
-    let _raw = running.pty.as_ref().filter(|_| sys::isatty(0)).and_then(|_| RawMode::enter(0));
+    let _raw = running
+        .pty
+        .as_ref()
+        .filter(|_| sys::isatty(0))
+        .and_then(|_| RawMode::enter(0));
     let mut stdin_open = running.pty.is_some();
     let mut master_open = running.pty.is_some();
     let mut buf = vec![0u8; 16 * 1024];
@@ -204,10 +213,22 @@ pub fn wait(running: &Running) -> Result<i32, SpawnError> {
             }
             return Ok(exit_status(st));
         }
-        let mut fds = vec![libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        let mut fds = vec![libc::pollfd {
+            fd: sfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
         if let Some(m) = &running.pty {
-            fds.push(libc::pollfd { fd: if stdin_open { 0 } else { -1 }, events: libc::POLLIN, revents: 0 });
-            fds.push(libc::pollfd { fd: if master_open { m.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: if stdin_open { 0 } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            fds.push(libc::pollfd {
+                fd: if master_open { m.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         sys::poll(&mut fds, -1).map_err(io_step("poll"))?;
         if fds[0].revents & libc::POLLIN != 0 {
@@ -244,7 +265,11 @@ pub fn wait(running: &Running) -> Result<i32, SpawnError> {
 /// Copy what is left in the pty to stdout once the jail has ended.
 fn drain(master: &OwnedFd, buf: &mut [u8]) {
     loop {
-        let mut fds = [libc::pollfd { fd: master.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        let mut fds = [libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
         if !matches!(sys::poll(&mut fds, 0), Ok(1)) || fds[0].revents & libc::POLLIN == 0 {
             return;
         }

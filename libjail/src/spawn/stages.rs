@@ -19,7 +19,11 @@ pub struct StepError {
 impl StepError {
     /// A failure of `step` on `detail` with the errno of `err`.
     pub fn new(step: Step, detail: impl Into<String>, err: &std::io::Error) -> StepError {
-        StepError { step, errno: err.raw_os_error().unwrap_or(libc::EIO), detail: detail.into() }
+        StepError {
+            step,
+            errno: err.raw_os_error().unwrap_or(libc::EIO),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -133,7 +137,11 @@ mod tests {
         fn call(&mut self, name: &'static str, step: Step) -> StepResult {
             self.calls.push(name);
             if self.fail_at == Some(name) {
-                return Err(StepError { step, errno: libc::EPERM, detail: name.into() });
+                return Err(StepError {
+                    step,
+                    errno: libc::EPERM,
+                    detail: name.into(),
+                });
             }
             Ok(())
         }
@@ -220,7 +228,11 @@ mod tests {
         }
         fn exec(&mut self) -> StepError {
             self.calls.push("exec");
-            StepError { step: Step::Exec, errno: libc::ENOENT, detail: "recorded".into() }
+            StepError {
+                step: Step::Exec,
+                errno: libc::ENOENT,
+                detail: "recorded".into(),
+            }
         }
     }
 
@@ -230,7 +242,11 @@ mod tests {
         }
     }
 
-    const FULL: Switches = Switches { no_new_privs: true, readonly_root: true, init: InitMode::Builtin };
+    const FULL: Switches = Switches {
+        no_new_privs: true,
+        readonly_root: true,
+        init: InitMode::Builtin,
+    };
 
     #[test]
     fn order_matches_the_design() {
@@ -296,7 +312,14 @@ mod tests {
     #[test]
     fn optional_steps_are_skipped() {
         let mut rec = Recorder::default();
-        run(&mut rec, Switches { no_new_privs: false, readonly_root: false, init: InitMode::None });
+        run(
+            &mut rec,
+            Switches {
+                no_new_privs: false,
+                readonly_root: false,
+                init: InitMode::None,
+            },
+        );
         for skipped in ["nnp", "readonly", "init"] {
             assert!(!rec.calls.contains(&skipped), "{skipped} ran");
         }
@@ -305,13 +328,23 @@ mod tests {
 
     #[test]
     fn a_failed_step_stops_the_sequence() {
-        let mut rec = Recorder { fail_at: Some("masks"), ..Recorder::default() };
+        let mut rec = Recorder {
+            fail_at: Some("masks"),
+            ..Recorder::default()
+        };
         let err = setup_stage(&mut rec, FULL).unwrap_err();
         assert_eq!(err.step, Step::Masks);
         assert_eq!(rec.calls.last(), Some(&"masks"));
 
-        let mut rec = Recorder { fail_at: Some("seccomp"), ..Recorder::default() };
+        let mut rec = Recorder {
+            fail_at: Some("seccomp"),
+            ..Recorder::default()
+        };
         run(&mut rec, FULL);
-        assert_eq!(rec.calls.last(), Some(&"seccomp"), "nothing may run after a failed step");
+        assert_eq!(
+            rec.calls.last(),
+            Some(&"seccomp"),
+            "nothing may run after a failed step"
+        );
     }
 }

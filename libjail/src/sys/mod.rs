@@ -98,7 +98,12 @@ pub fn set_window_size(fd: RawFd, ws: &libc::winsize) -> io::Result<()> {
 
 /// `ioctl(fd, TIOCGWINSZ)`.
 pub fn window_size(fd: RawFd) -> io::Result<libc::winsize> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: `ws` is a valid, writable winsize.
     check(unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, std::ptr::from_mut(&mut ws)) }.into())?;
     Ok(ws)
@@ -139,9 +144,7 @@ pub fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<libc::c_int
 /// `prctl(PR_CAP_AMBIENT, op, cap, 0, 0)`.
 pub fn cap_ambient(op: libc::c_ulong, cap: libc::c_ulong) -> io::Result<()> {
     // SAFETY: integer arguments only.
-    let ret = unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, op, cap, 0 as libc::c_ulong, 0 as libc::c_ulong)
-    };
+    let ret = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, op, cap, 0 as libc::c_ulong, 0 as libc::c_ulong) };
     check(ret.into()).map(drop)
 }
 
@@ -163,12 +166,23 @@ const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 /// `capset` of the calling thread: effective, permitted, inheritable masks.
 pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
-    let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
     let lo = |v: u64| (v & 0xffff_ffff) as u32;
     let hi = |v: u64| (v >> 32) as u32;
     let data = [
-        CapData { effective: lo(effective), permitted: lo(permitted), inheritable: lo(inheritable) },
-        CapData { effective: hi(effective), permitted: hi(permitted), inheritable: hi(inheritable) },
+        CapData {
+            effective: lo(effective),
+            permitted: lo(permitted),
+            inheritable: lo(inheritable),
+        },
+        CapData {
+            effective: hi(effective),
+            permitted: hi(permitted),
+            inheritable: hi(inheritable),
+        },
     ];
     // SAFETY: header and data are valid for the call; version 3 reads two
     // CapData elements, which is what we pass.
@@ -196,7 +210,10 @@ pub fn setresuid(uid: libc::uid_t) -> io::Result<()> {
 
 /// `setrlimit(resource, soft, hard)`.
 pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     // SAFETY: `lim` is valid for the call.
     check(unsafe { libc::setrlimit(resource, &raw const lim) }.into()).map(drop)
 }
@@ -455,7 +472,14 @@ pub fn fsopen(fstype: &CStr) -> io::Result<OwnedFd> {
 pub fn fsconfig_string(fd: BorrowedFd<'_>, key: &CStr, value: &CStr) -> io::Result<()> {
     // SAFETY: key and value are valid C strings.
     check(unsafe {
-        libc::syscall(libc::SYS_fsconfig, fd.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0)
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fd.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
     })
     .map(drop)
 }
@@ -509,7 +533,11 @@ struct OpenHow {
 /// `openat2(dirfd, path, how)` with `RESOLVE_IN_ROOT`: `path` is resolved
 /// as if `dirfd` were `/`, so no symlink or `..` can lead outside it.
 pub fn openat2_in_root(dirfd: BorrowedFd<'_>, path: &CStr, flags: u64, resolve: u64) -> io::Result<OwnedFd> {
-    let how = OpenHow { flags: flags | libc::O_CLOEXEC as u64, mode: 0, resolve: resolve | libc::RESOLVE_IN_ROOT };
+    let how = OpenHow {
+        flags: flags | libc::O_CLOEXEC as u64,
+        mode: 0,
+        resolve: resolve | libc::RESOLVE_IN_ROOT,
+    };
     // SAFETY: `path` is a valid C string and `how` is valid for the call.
     owned(unsafe {
         libc::syscall(
@@ -524,7 +552,11 @@ pub fn openat2_in_root(dirfd: BorrowedFd<'_>, path: &CStr, flags: u64, resolve: 
 
 /// `openat2(AT_FDCWD, path, how)` with the given resolve flags.
 pub fn openat2_cwd(path: &CStr, flags: u64, resolve: u64) -> io::Result<OwnedFd> {
-    let how = OpenHow { flags: flags | libc::O_CLOEXEC as u64, mode: 0, resolve };
+    let how = OpenHow {
+        flags: flags | libc::O_CLOEXEC as u64,
+        mode: 0,
+        resolve,
+    };
     // SAFETY: `path` is a valid C string and `how` is valid for the call.
     owned(unsafe {
         libc::syscall(
@@ -568,9 +600,9 @@ pub fn symlinkat(target: &CStr, dirfd: BorrowedFd<'_>, name: &CStr) -> io::Resul
 pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     // SAFETY: a zeroed stat is valid storage.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is valid, writable storage; AT_EMPTY_PATH stats the fd
-    // itself (works for O_PATH descriptors too).
     check(
+        // SAFETY: `st` is valid, writable storage; AT_EMPTY_PATH stats the
+        // fd itself (works for O_PATH descriptors too).
         unsafe { libc::fstatat(fd.as_raw_fd(), c"".as_ptr(), &raw mut st, libc::AT_EMPTY_PATH) }.into(),
     )?;
     Ok(st)
@@ -589,10 +621,17 @@ pub fn fs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
 pub fn mount_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
     // SAFETY: a zeroed statx is valid storage.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: `stx` is valid, writable storage; empty path with AT_EMPTY_PATH.
     check(
+        // SAFETY: `stx` is valid, writable storage; empty path with
+        // AT_EMPTY_PATH.
         unsafe {
-            libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_MNT_ID, &raw mut stx)
+            libc::statx(
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH,
+                libc::STATX_MNT_ID,
+                &raw mut stx,
+            )
         }
         .into(),
     )?;
@@ -754,14 +793,22 @@ pub fn take_fd(fd: RawFd) -> Option<OwnedFd> {
 /// `TIOCGPTPEER` so no path lookup can be raced.
 pub fn open_pty_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     // SAFETY: a valid C string; a fresh descriptor is returned.
-    let master = owned(unsafe { libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) }.into())?;
+    let master =
+        owned(unsafe { libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) }.into())?;
     let mut unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads an int from a valid pointer.
     check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &raw mut unlock) }.into())?;
     // SAFETY: TIOCGPTPEER takes open flags as an integer and returns a new
     // descriptor.
     let slave = owned(
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) }.into(),
+        unsafe {
+            libc::ioctl(
+                master.as_raw_fd(),
+                libc::TIOCGPTPEER,
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            )
+        }
+        .into(),
     )?;
     Ok((master, slave))
 }
