@@ -20,10 +20,7 @@ fn denied<T>(r: &mut Report, attempt: &str, result: io::Result<T>) {
         Err(e) if is_denial(&e) => r.blocked(attempt, errno(&e)),
         Err(e) => r.escaped(
             attempt,
-            format!(
-                "passed the permission check, then failed with {}",
-                errno(&e)
-            ),
+            format!("passed the permission check, then failed with {}", errno(&e)),
         ),
         Ok(_) => r.escaped(attempt, "succeeded"),
     }
@@ -45,11 +42,7 @@ pub fn kernel_calls() -> i32 {
     denied(&mut r, "kexec_load", sys::kexec_load(0x80));
     denied(&mut r, "kexec_file_load", sys::kexec_file_load(0x8000_0000));
     denied(&mut r, "bpf(BPF_MAP_CREATE array)", sys::bpf_array_map());
-    denied(
-        &mut r,
-        "perf_event_open(cpu-clock, self)",
-        sys::perf_cpu_clock(),
-    );
+    denied(&mut r, "perf_event_open(cpu-clock, self)", sys::perf_cpu_clock());
     denied(
         &mut r,
         "keyctl(KEYCTL_GET_KEYRING_ID, session)",
@@ -86,11 +79,7 @@ pub fn kernel_calls() -> i32 {
     }
     denied(&mut r, "settimeofday(NULL, NULL)", sys::settimeofday_null());
     // A path that does not exist: with CAP_SYS_PACCT this is ENOENT and accounting is unchanged.
-    denied(
-        &mut r,
-        "acct(/nonexistent)",
-        sys::acct(c"/nonexistent-jail-probe-acct"),
-    );
+    denied(&mut r, "acct(/nonexistent)", sys::acct(c"/nonexistent-jail-probe-acct"));
     let iopl = sys::iopl(3);
     let worked = iopl.is_ok();
     denied(&mut r, "iopl(3)", iopl);
@@ -104,11 +93,7 @@ pub fn kernel_calls() -> i32 {
         let _ = sys::ioperm(0x80, 1, 0);
     }
     let mut buf = vec![0u8; 4096];
-    denied(
-        &mut r,
-        "syslog(SYSLOG_ACTION_READ_ALL)",
-        sys::syslog_read_all(&mut buf),
-    );
+    denied(&mut r, "syslog(SYSLOG_ACTION_READ_ALL)", sys::syslog_read_all(&mut buf));
     r.exit_code()
 }
 
@@ -125,27 +110,16 @@ pub fn mknod() -> i32 {
         if r.expect_err(&attempt, result, |()| "created".to_owned()) {
             continue;
         }
-        let opened = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path);
+        let opened = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path);
         r.expect_err(&format!("open {path}"), opened, |_| "opened".to_owned());
         let _ = fs::remove_file(path);
     }
-    for path in [
-        "/dev/mem",
-        "/dev/kmem",
-        "/dev/kmsg",
-        "/dev/sda",
-        "/dev/port",
-    ] {
+    for path in ["/dev/mem", "/dev/kmem", "/dev/kmsg", "/dev/sda", "/dev/port"] {
         let opened = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path);
-        r.expect_err(&format!("open {path}"), opened, |_| {
-            "opened (not read)".to_owned()
-        });
+        r.expect_err(&format!("open {path}"), opened, |_| "opened (not read)".to_owned());
     }
     r.exit_code()
 }
@@ -188,9 +162,7 @@ fn reap(r: &mut Report, attempt: &str, pid: libc::pid_t) {
     match sys::waitpid(pid) {
         Ok(sys::Exit::Code(0)) => r.escaped(attempt, "succeeded (child exited)"),
         Ok(sys::Exit::Code(c)) => r.escaped(attempt, format!("succeeded; child exited with {c}")),
-        Ok(sys::Exit::Signal(s)) => {
-            r.escaped(attempt, format!("succeeded; child killed by signal {s}"))
-        }
+        Ok(sys::Exit::Signal(s)) => r.escaped(attempt, format!("succeeded; child killed by signal {s}")),
         Err(e) => r.escaped(attempt, format!("succeeded; waitpid: {}", errno(&e))),
     }
 }
@@ -210,9 +182,7 @@ pub fn userns() -> i32 {
         }
         Ok(sys::Fork::Parent(pid)) => match sys::waitpid(pid) {
             Ok(sys::Exit::Code(0)) => r.escaped(attempt, "created a user namespace"),
-            Ok(sys::Exit::Code(code)) => {
-                r.blocked(attempt, errno(&io::Error::from_raw_os_error(code)))
-            }
+            Ok(sys::Exit::Code(code)) => r.blocked(attempt, errno(&io::Error::from_raw_os_error(code))),
             Ok(sys::Exit::Signal(s)) => r.escaped(attempt, format!("child killed by signal {s}")),
             Err(e) => r.escaped(attempt, format!("waitpid: {}", errno(&e))),
         },

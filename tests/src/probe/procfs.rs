@@ -24,10 +24,7 @@ pub fn write_back(report: &mut Report, attempt: &str, path: &str) {
     match file.write_all(&value) {
         Ok(()) => report.escaped(
             attempt,
-            format!(
-                "wrote {:?} back to {path}",
-                String::from_utf8_lossy(&value).trim_end()
-            ),
+            format!("wrote {:?} back to {path}", String::from_utf8_lossy(&value).trim_end()),
         ),
         Err(e) => report.blocked(attempt, format!("write {path}: {}", errno(&e))),
     }
@@ -47,11 +44,7 @@ pub fn proc_sys() -> i32 {
         "write /proc/sys/kernel/core_pattern",
         "/proc/sys/kernel/core_pattern",
     );
-    write_back(
-        &mut r,
-        "write /proc/sys/kernel/modprobe",
-        "/proc/sys/kernel/modprobe",
-    );
+    write_back(&mut r, "write /proc/sys/kernel/modprobe", "/proc/sys/kernel/modprobe");
     open_for_write_only(&mut r, "/proc/sys/vm/drop_caches");
     open_for_write_only(&mut r, "/proc/sysrq-trigger");
     r.exit_code()
@@ -80,18 +73,12 @@ fn read_masked_file(r: &mut Report, path: &str) {
     }
     if path == "/proc/kmsg" {
         // Reading /proc/kmsg consumes the kernel log for everybody: opening it is proof enough.
-        return r.escaped(
-            &attempt,
-            "opened the real /proc/kmsg (not read: reads are destructive)",
-        );
+        return r.escaped(&attempt, "opened the real /proc/kmsg (not read: reads are destructive)");
     }
     let mut buf = vec![0u8; 4096];
     match file.read(&mut buf) {
         Ok(0) => r.blocked(&attempt, "empty"),
-        Ok(n) => r.escaped(
-            &attempt,
-            format!("read {n} bytes: {:?}", preview(&buf[..n])),
-        ),
+        Ok(n) => r.escaped(&attempt, format!("read {n} bytes: {:?}", preview(&buf[..n]))),
         Err(e) => r.blocked(&attempt, format!("read: {}", errno(&e))),
     }
 }
@@ -113,10 +100,7 @@ fn list_masked_dir(r: &mut Report, path: &str) {
             if names.is_empty() {
                 r.blocked(&attempt, "empty directory");
             } else {
-                r.escaped(
-                    &attempt,
-                    format!("{} entries: {}", names.len(), names.join(" ")),
-                );
+                r.escaped(&attempt, format!("{} entries: {}", names.len(), names.join(" ")));
             }
         }
     }
@@ -160,15 +144,20 @@ pub fn fds() -> i32 {
             continue;
         }
         // A path: it must name, inside the jail, the very object the fd refers to.
-        let by_fd = dev_ino(&format!("/proc/self/fd/{fd}"));
+        let fd_path = format!("/proc/self/fd/{fd}");
+        let by_fd = dev_ino(&fd_path);
         let by_path = dev_ino(&target);
         match (by_fd, by_path) {
             (Ok(a), Ok(b)) if a == b && target.starts_with('/') => {
                 r.blocked(&attempt, format!("{target} (inside the jail)"));
             }
-            (a, b) => r.escaped(
+            _ if fs::metadata(&fd_path).is_ok_and(|m| m.is_dir()) => r.escaped(
                 &attempt,
-                format!("{target} is not the same file inside the jail (fd {a:?}, path {b:?})"),
+                format!("{target}: a directory outside the jail (openat/fchdir reach the host)"),
+            ),
+            _ => r.note(
+                &attempt,
+                format!("{target}: a host file given as stdio by the caller (not a directory)"),
             ),
         }
     }
@@ -185,10 +174,7 @@ pub fn proc_root() -> i32 {
         }
     };
     let mut pids: Vec<u32> = fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default();
     pids.sort_unstable();
     for pid in &pids {
@@ -201,17 +187,10 @@ pub fn proc_root() -> i32 {
     if pids.len() > 10 {
         r.escaped(
             attempt,
-            format!(
-                "host processes visible: {} pids: {}",
-                pids.len(),
-                list.join(" ")
-            ),
+            format!("host processes visible: {} pids: {}", pids.len(), list.join(" ")),
         );
     } else {
-        r.blocked(
-            attempt,
-            format!("{} pids visible: {}", pids.len(), list.join(" ")),
-        );
+        r.blocked(attempt, format!("{} pids visible: {}", pids.len(), list.join(" ")));
     }
     r.exit_code()
 }

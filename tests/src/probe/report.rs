@@ -30,12 +30,7 @@ impl Report {
     }
 
     /// Blocked when `result` is an error, escaped (with `worked`'s detail) when it succeeded.
-    pub fn expect_err<T>(
-        &mut self,
-        attempt: &str,
-        result: io::Result<T>,
-        worked: impl FnOnce(T) -> String,
-    ) -> bool {
+    pub fn expect_err<T>(&mut self, attempt: &str, result: io::Result<T>, worked: impl FnOnce(T) -> String) -> bool {
         match result {
             Err(e) => {
                 self.blocked(attempt, errno(&e));
@@ -115,8 +110,5 @@ pub fn errno(e: &io::Error) -> String {
 
 /// True for the errnos a permission check (kernel capability check or seccomp filter) answers.
 pub fn is_denial(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EPERM | libc::EACCES | libc::ENOSYS)
-    )
+    matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::ENOSYS))
 }

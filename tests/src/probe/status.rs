@@ -38,9 +38,7 @@ fn number_or_error(r: std::io::Result<i64>) -> Value {
 /// targets are read, so its readlink fails and it drops out.
 pub fn open_fds() -> Vec<(i32, String)> {
     let names: Vec<i32> = match fs::read_dir("/proc/self/fd") {
-        Ok(dir) => dir
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect(),
+        Ok(dir) => dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect(),
         Err(_) => return Vec::new(),
     };
     let mut fds: Vec<(i32, String)> = names
@@ -59,11 +57,7 @@ pub fn run() -> i32 {
     let field = |k: &str| st.get(k).cloned().map_or(Value::Null, Value::from);
     let groups: Vec<u64> = st
         .get("Groups")
-        .map(|g| {
-            g.split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect()
-        })
+        .map(|g| g.split_whitespace().filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_default();
     let fds: Vec<Value> = open_fds()
         .into_iter()

@@ -175,13 +175,7 @@ pub fn clone3(flags: u64) -> io::Result<libc::pid_t> {
     args[4] = libc::SIGCHLD as u64; // exit_signal
     // SAFETY: `args` is a valid clone_args of the size passed; no stack is given, so (as with
     // fork) the child runs on a copy of ours and only calls `_exit`.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            args.as_mut_ptr(),
-            std::mem::size_of_val(&args),
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, args.as_mut_ptr(), std::mem::size_of_val(&args)) };
     match check(ret)? {
         0 => exit_now(0),
         pid => Ok(pid as libc::pid_t),
@@ -204,15 +198,7 @@ pub fn mount(
     let data = data.map(cstring);
     let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
     // SAFETY: every pointer is NULL or a NUL-terminated string that lives until the call returns.
-    let ret = unsafe {
-        libc::mount(
-            ptr(&source),
-            target.as_ptr(),
-            ptr(&fstype),
-            flags,
-            ptr(&data).cast(),
-        )
-    };
+    let ret = unsafe { libc::mount(ptr(&source), target.as_ptr(), ptr(&fstype), flags, ptr(&data).cast()) };
     check(ret.into()).map(drop)
 }
 
@@ -252,15 +238,44 @@ pub fn fsconfig_create(fs: BorrowedFd<'_>) -> io::Result<()> {
 /// `fsmount(fd, FSMOUNT_CLOEXEC, 0)`: a detached mount, gone when the returned fd is closed.
 pub fn fsmount(fs: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     // SAFETY: no pointer arguments; the fd is borrowed and stays open.
+    let ret = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), 1 as c_ulong, 0 as c_ulong) };
+    owned(ret)
+}
+
+/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)`: a detached copy of the mount
+/// at `path` alone (not recursive), gone when the returned fd is closed.
+pub fn open_tree_clone(path: &str) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: c_ulong = 1;
+    let path = cstring(path);
+    // SAFETY: `path` is a NUL-terminated string that lives until the call returns.
     let ret = unsafe {
         libc::syscall(
-            libc::SYS_fsmount,
-            fs.as_raw_fd(),
-            1 as c_ulong,
-            0 as c_ulong,
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as c_ulong,
         )
     };
     owned(ret)
+}
+
+/// `mount_setattr(AT_FDCWD, path, 0, {attr_clr})`: clears mount attributes (e.g. read-only).
+pub fn mount_setattr_clear(path: &str, attr_clr: u64) -> io::Result<()> {
+    let path = cstring(path);
+    // struct mount_attr { u64 attr_set; u64 attr_clr; u64 propagation; u64 userns_fd; }
+    let mut attr = [0u64, attr_clr, 0, 0];
+    // SAFETY: `attr` is a valid mount_attr of the size passed; `path` is NUL-terminated.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            0 as c_ulong,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    check(ret).map(drop)
 }
 
 /// `mknod(path, mode, makedev(major, minor))`.
@@ -386,12 +401,7 @@ pub fn keyctl_get_keyring_id(id: i32) -> io::Result<c_long> {
 }
 
 /// `add_key(type, description, payload, keyring)`.
-pub fn add_key(
-    kind: &CStr,
-    description: &CStr,
-    payload: &[u8],
-    keyring: i32,
-) -> io::Result<c_long> {
+pub fn add_key(kind: &CStr, description: &CStr, payload: &[u8], keyring: i32) -> io::Result<c_long> {
     // SAFETY: the strings are NUL-terminated and the payload pointer/length describe a live slice.
     check(unsafe {
         libc::syscall(
@@ -440,10 +450,7 @@ pub fn swapon(path: &CStr) -> io::Result<c_long> {
 
 /// `clock_gettime(CLOCK_REALTIME)`.
 pub fn realtime_now() -> io::Result<libc::timespec> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid out-pointer.
     let ret = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     check(ret.into()).map(|_| ts)
@@ -452,13 +459,7 @@ pub fn realtime_now() -> io::Result<libc::timespec> {
 /// Raw `clock_settime(CLOCK_REALTIME, ts)`.
 pub fn clock_settime_realtime(ts: &libc::timespec) -> io::Result<c_long> {
     // SAFETY: `ts` points to a valid timespec for the duration of the call.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_clock_settime,
-            libc::CLOCK_REALTIME,
-            std::ptr::from_ref(ts),
-        )
-    })
+    check(unsafe { libc::syscall(libc::SYS_clock_settime, libc::CLOCK_REALTIME, std::ptr::from_ref(ts)) })
 }
 
 /// Raw `settimeofday(NULL, NULL)`: the permission check runs, but nothing would change.
@@ -496,14 +497,7 @@ pub fn syslog_read_all(buf: &mut [u8]) -> io::Result<c_long> {
     const SYSLOG_ACTION_READ_ALL: c_int = 3;
     let len = c_int::try_from(buf.len()).unwrap_or(c_int::MAX);
     // SAFETY: the buffer is valid for `len` bytes of writes.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_syslog,
-            SYSLOG_ACTION_READ_ALL,
-            buf.as_mut_ptr(),
-            len,
-        )
-    })
+    check(unsafe { libc::syscall(libc::SYS_syslog, SYSLOG_ACTION_READ_ALL, buf.as_mut_ptr(), len) })
 }
 
 /// A file handle as `name_to_handle_at` returns it.
@@ -534,11 +528,7 @@ pub fn name_to_handle_at(path: &str) -> io::Result<Handle> {
     };
     check(ret)?;
     let len = (buf[0] as usize).min(MAX_HANDLE_SZ);
-    let bytes: Vec<u8> = buf[2..]
-        .iter()
-        .flat_map(|w| w.to_ne_bytes())
-        .take(len)
-        .collect();
+    let bytes: Vec<u8> = buf[2..].iter().flat_map(|w| w.to_ne_bytes()).take(len).collect();
     Ok(Handle {
         kind: buf[1] as i32,
         bytes,
@@ -571,14 +561,7 @@ pub fn open_by_handle_at(mount_fd: BorrowedFd<'_>, handle: &Handle) -> io::Resul
 pub fn ioctl_byte(fd: BorrowedFd<'_>, request: u64, byte: u8) -> io::Result<c_long> {
     // SAFETY: TIOCSTI reads one byte and TIOCLINUX at least one byte from the pointer, which
     // points to a live local; other requests are not passed here.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_ioctl,
-            fd.as_raw_fd(),
-            request,
-            std::ptr::from_ref(&byte),
-        )
-    })
+    check(unsafe { libc::syscall(libc::SYS_ioctl, fd.as_raw_fd(), request, std::ptr::from_ref(&byte)) })
 }
 
 /// `isatty(fd)`.
@@ -621,11 +604,7 @@ pub fn inet_dgram_socket() -> io::Result<OwnedFd> {
 fn ifreq_for(name: &str) -> libc::ifreq {
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req
-        .ifr_name
-        .iter_mut()
-        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
-    {
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes().take(libc::IFNAMSIZ - 1)) {
         *dst = src as libc::c_char;
     }
     req

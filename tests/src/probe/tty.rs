@@ -88,9 +88,7 @@ fn fresh_pty(r: &mut Report) {
         Ok(sys::Fork::Parent(pid)) => match sys::waitpid(pid) {
             Ok(sys::Exit::Code(0)) => {}
             Ok(sys::Exit::Code(_)) => r.absorb_child(true),
-            Ok(sys::Exit::Signal(s)) => {
-                r.escaped("fresh pty", format!("child killed by signal {s}"))
-            }
+            Ok(sys::Exit::Signal(s)) => r.escaped("fresh pty", format!("child killed by signal {s}")),
             Err(e) => r.escaped("fresh pty", format!("waitpid: {}", errno(&e))),
         },
     }
