@@ -44,7 +44,7 @@ fn main() {
         .without_time()
         .init();
     let code = match cli.command {
-        Command::Run(args) => cmd::run::run(args),
+        Command::Run(args) => cmd::run::run(args, cli.verbose),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "jailctl", &mut std::io::stdout());

@@ -8,6 +8,7 @@ pub mod capability;
 pub mod caps;
 pub mod idmap;
 pub mod init;
+pub mod landlock;
 pub mod mount;
 pub mod ns;
 pub mod plan;

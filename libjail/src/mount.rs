@@ -144,6 +144,76 @@ pub fn attach_rootfs(tree: OwnedFd, rootfs_path: &str, checked: BorrowedFd<'_>) 
     Ok(tree)
 }
 
+/// Mount flags of a volume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VolumeFlags {
+    pub readonly: bool,
+    pub nosuid: bool,
+    pub nodev: bool,
+    pub noexec: bool,
+}
+
+/// Create `target` (a jail path) below the checked rootfs descriptor if it
+/// is missing: directories for every component, the last one a directory
+/// or, when `file`, an empty file. Never follows a symlink; works on the
+/// underlying directory (not the idmapped clone), as host root.
+pub fn create_target(rootfs: BorrowedFd<'_>, target: &str, file: bool) -> Result<()> {
+    let comps: Vec<&str> = target.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    if comps.iter().any(|c| *c == "..") {
+        return Err(MountError::new(format!("{target}: `..` in a volume target"), io::Error::from_raw_os_error(libc::EINVAL)));
+    }
+    let mut cur = sys::openat(rootfs, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(|e| MountError::new("open the rootfs", e))?;
+    for (i, comp) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        let name = cstr(comp)?;
+        if last && file {
+            match sys::openat(cur.as_fd(), &name, libc::O_CREAT | libc::O_NOFOLLOW | libc::O_WRONLY, 0o644) {
+                Ok(_) => return Ok(()),
+                // An existing directory or symlink is refused at attach.
+                Err(e) if e.raw_os_error() == Some(libc::EISDIR) || e.raw_os_error() == Some(libc::ELOOP) => return Ok(()),
+                Err(e) => return Err(MountError::new(format!("create {target}"), e)),
+            }
+        }
+        sys::mkdirat(cur.as_fd(), &name, 0o755).map_err(|e| MountError::new(format!("mkdir {target}"), e))?;
+        cur = sys::openat(cur.as_fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
+            .map_err(|e| MountError::new(format!("open {target} (is a component a symlink?)"), e))?;
+    }
+    Ok(())
+}
+
+/// Parent: a detached clone of the host path `source` (no symlink in its
+/// path) with `flags`, idmapped through `userns` when given.
+pub fn clone_volume(source: &str, flags: VolumeFlags, userns: Option<BorrowedFd<'_>>) -> Result<(OwnedFd, bool)> {
+    let src = sys::openat2_cwd(&cstr(source)?, libc::O_PATH as u64, RESOLVE_STRICT)
+        .map_err(|e| MountError::new(format!("open volume source {source} (it must exist and have no symlink in its path)"), e))?;
+    let st = sys::fstat(src.as_fd()).map_err(|e| MountError::new(format!("stat {source}"), e))?;
+    let is_file = st.st_mode & libc::S_IFMT != libc::S_IFDIR;
+    let tree = sys::clone_tree(src.as_fd(), false).map_err(|e| MountError::new(format!("clone {source}"), e))?;
+    let mut set = 0;
+    for (on, bit) in [
+        (flags.readonly, sys::MOUNT_ATTR_RDONLY),
+        (flags.nosuid, sys::MOUNT_ATTR_NOSUID),
+        (flags.nodev, sys::MOUNT_ATTR_NODEV),
+        (flags.noexec, sys::MOUNT_ATTR_NOEXEC),
+        (userns.is_some(), sys::MOUNT_ATTR_IDMAP),
+    ] {
+        if on {
+            set |= bit;
+        }
+    }
+    if set != 0 {
+        sys::mount_setattr(tree.as_fd(), false, set, 0, userns)
+            .map_err(|e| MountError::new(format!("set flags{} on volume {source}", if userns.is_some() { " and idmap" } else { "" }), e))?;
+    }
+    Ok((tree, is_file))
+}
+
+/// Step 8: attach a volume clone on `target` inside the new root.
+pub fn attach_volume(root: BorrowedFd<'_>, tree: &OwnedFd, target: &str) -> Result<()> {
+    attach(tree, root, target)
+}
+
 /// Step 6: a fresh procfs of the current pid namespace on `/proc`.
 pub fn mount_proc(root: BorrowedFd<'_>) -> Result<()> {
     let attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC;

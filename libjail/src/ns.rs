@@ -35,6 +35,10 @@ pub enum NsError {
     Open { path: PathBuf, source: io::Error },
     #[error("holder namespaces: wait for the holder: {0}")]
     Wait(io::Error),
+    #[error(
+        "holder namespaces: set user.max_user_namespaces = 0 in the jail's user namespace failed (holder exit status {0})"
+    )]
+    LimitUserns(i32),
 }
 
 /// Create the holder namespaces with `uid_map` and `gid_map`.
@@ -42,16 +46,24 @@ pub enum NsError {
 /// `setgroups` is left at "allow": the maps are written by host root, which
 /// is the privileged case; an unprivileged caller (a later issue) writes
 /// "deny" first.
-pub fn create_holder(uid_map: &IdMap, gid_map: &IdMap) -> Result<Holder, NsError> {
+///
+/// With `limit_userns`, the holder (which holds every capability in the new
+/// user namespace) sets `user.max_user_namespaces` to 0 *in* that namespace
+/// before it leaves: nothing in the jail can create a nested user namespace
+/// even if seccomp let the call through (bubblewrap's `--disable-userns`
+/// pattern), and `/proc/sys` is read-only inside, so it cannot be raised.
+pub fn create_holder(uid_map: &IdMap, gid_map: &IdMap, limit_userns: bool) -> Result<Holder, NsError> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| NsError::Pipe(e.into()))?;
     let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET;
     let pid = match sys::clone_fork(flags).map_err(NsError::Clone)? {
         None => {
-            // Child: wait until the parent closes its end, then leave.
+            // Child: optionally limit nested user namespaces, then wait
+            // until the parent closes its end, and leave.
             drop(wr);
+            let limited = !limit_userns || std::fs::write("/proc/sys/user/max_user_namespaces", b"0").is_ok();
             let mut b = [0u8; 1];
             let _ = sys::read(rd.as_fd(), &mut b);
-            sys::exit_now(0);
+            sys::exit_now(if limited { 0 } else { 3 });
         }
         Some(pid) => pid,
     };
@@ -77,6 +89,39 @@ pub fn create_holder(uid_map: &IdMap, gid_map: &IdMap) -> Result<Holder, NsError
     })();
     // Release the holder whatever happened: the descriptors keep its
     // namespaces alive.
+    drop(wr);
+    let status = sys::waitpid(pid, 0).map_err(NsError::Wait)?.map_or(0, |(_, st)| st);
+    let holder = result?;
+    if status != 0 {
+        return Err(NsError::LimitUserns(status));
+    }
+    Ok(holder)
+}
+
+/// A bare user namespace with `uid_map` and `gid_map`, for an idmapped
+/// volume mount: its descriptor is all `mount_setattr(MOUNT_ATTR_IDMAP)`
+/// needs.
+pub fn create_userns(uid_map: &IdMap, gid_map: &IdMap) -> Result<OwnedFd, NsError> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| NsError::Pipe(e.into()))?;
+    let pid = match sys::clone_fork(libc::CLONE_NEWUSER).map_err(NsError::Clone)? {
+        None => {
+            drop(wr);
+            let mut b = [0u8; 1];
+            let _ = sys::read(rd.as_fd(), &mut b);
+            sys::exit_now(0);
+        }
+        Some(pid) => pid,
+    };
+    drop(rd);
+    let result = (|| {
+        let base = PathBuf::from(format!("/proc/{pid}"));
+        for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+            let path = base.join(file);
+            std::fs::write(&path, map.to_proc()).map_err(|source| NsError::WriteMap { path, source })?;
+        }
+        let path = base.join("ns/user");
+        std::fs::File::open(&path).map(OwnedFd::from).map_err(|source| NsError::Open { path, source })
+    })();
     drop(wr);
     sys::waitpid(pid, 0).map_err(NsError::Wait)?;
     result

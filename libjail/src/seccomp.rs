@@ -209,92 +209,196 @@ const CLONE3: &str = "clone3";
 /// How an argument rule decides that a call is refused. Every comparison is
 /// on the low 32 bits of the argument (the kernel reads these arguments as
 /// `int` or `unsigned int`, or ignores their upper half).
+#[derive(Clone, Debug)]
 enum Refuse {
     /// When `arg & flag == flag`.
     FlagSet { arg: u8, flag: u64 },
+    /// When `arg & mask == value`.
+    MaskedEq { arg: u8, mask: u64, value: u64 },
+    /// When every `(arg, mask, value)` has `arg & mask == value`.
+    AllMaskedEq(Vec<(u8, u64, u64)>),
     /// When the argument equals one of the values.
-    AnyOf { arg: u8, values: &'static [u64] },
+    AnyOf { arg: u8, values: Vec<u64> },
     /// When the argument equals none of the values.
-    NoneOf { arg: u8, values: &'static [u64] },
+    NoneOf { arg: u8, values: Vec<u64> },
 }
 
-/// An argument rule of the deny filter.
+/// An argument rule of the deny filter: the call is refused when any of
+/// `refuse` matches.
+#[derive(Clone, Debug)]
 struct ArgRule {
     name: &'static str,
-    refuse: Refuse,
+    refuse: Vec<Refuse>,
     /// For [`describe`]: "`name`: EPERM {what}".
-    what: &'static str,
+    what: String,
 }
 
-const NEW_USER_NS: u64 = libc::CLONE_NEWUSER as u64;
-const ALLOWED_DOMAINS: &[u64] = &[
-    libc::AF_UNIX as u64,
-    libc::AF_INET as u64,
-    libc::AF_INET6 as u64,
-    libc::AF_NETLINK as u64,
+/// The allowances of a policy (DESIGN §2, FreeBSD's `allow.*`) as the
+/// seccomp profile sees them: each one that is off adds rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allowances {
+    /// `sethostname`/`setdomainname` allowed.
+    pub set_hostname: bool,
+    /// The mount family allowed (the kernel's lock still protects the masks).
+    pub mount: bool,
+    /// `socket(..., SOCK_RAW | SOCK_PACKET, ...)` allowed.
+    pub raw_sockets: bool,
+    /// System V shared memory, semaphores and message queues allowed.
+    pub sysvipc: bool,
+    /// `clone`/`unshare` with `CLONE_NEWUSER` allowed.
+    pub nested_userns: bool,
+    /// `ptrace` and `process_vm_*` allowed.
+    pub ptrace: bool,
+    /// `chroot` allowed.
+    pub chroot: bool,
+    /// `mknod` of character and block nodes passed to the kernel (which
+    /// still refuses real devices in a user namespace).
+    pub mknod: bool,
+    /// The socket families (`AF_*`) `socket` and `socketpair` accept.
+    pub socket_families: Vec<i32>,
+}
+
+impl Allowances {
+    /// The base profile alone: no allowance adds a rule (what
+    /// [`compile`] uses).
+    pub fn base() -> Allowances {
+        Allowances {
+            set_hostname: true,
+            mount: false,
+            raw_sockets: true,
+            sysvipc: true,
+            nested_userns: false,
+            ptrace: true,
+            chroot: true,
+            mknod: true,
+            socket_families: vec![libc::AF_UNIX, libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK],
+        }
+    }
+}
+
+const MOUNT_FAMILY: &[&str] = &[
+    "mount",
+    "umount2",
+    "move_mount",
+    "open_tree",
+    "open_tree_attr",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
 ];
+const SYSVIPC: &[&str] = &[
+    "shmget",
+    "shmat",
+    "shmdt",
+    "shmctl",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+];
+const PTRACE: &[&str] = &["ptrace", "process_vm_readv", "process_vm_writev"];
+const HOSTNAME: &[&str] = &["sethostname", "setdomainname"];
+
+const NEW_USER_NS: u64 = libc::CLONE_NEWUSER as u64;
 /// PER_LINUX, UNAME26, ADDR_NO_RANDOMIZE, both, and the query value.
 const ALLOWED_PERSONAS: &[u64] = &[0x0, 0x0008, 0x0002_0000, 0x0002_0008, 0xffff_ffff];
 const TTY_INJECT: &[u64] = &[libc::TIOCSTI, libc::TIOCLINUX];
+const SOCK_TYPE_MASK: u64 = 0xf;
+const S_IFMT: u64 = libc::S_IFMT as u64;
+/// `SOCK_PACKET` (deprecated in libc, still accepted by the kernel for
+/// AF_INET raw frames): refused with SOCK_RAW.
+const SOCK_PACKET: i32 = 10;
 
-const ARG_RULES: &[ArgRule] = &[
-    ArgRule {
-        name: "clone",
-        refuse: Refuse::FlagSet {
-            arg: 0,
-            flag: NEW_USER_NS,
-        },
-        what: "when flags include CLONE_NEWUSER (a nested user namespace resets securebits \
-               and the bounding set)",
-    },
-    ArgRule {
-        name: "unshare",
-        refuse: Refuse::FlagSet {
-            arg: 0,
-            flag: NEW_USER_NS,
-        },
-        what: "when flags include CLONE_NEWUSER",
-    },
-    ArgRule {
-        name: "socket",
-        refuse: Refuse::NoneOf {
-            arg: 0,
-            values: ALLOWED_DOMAINS,
-        },
-        what: "unless domain is unix, inet, inet6 or netlink",
-    },
-    ArgRule {
+/// The names of socket families for descriptions.
+fn family_name(af: i32) -> String {
+    match af {
+        libc::AF_UNIX => "unix".into(),
+        libc::AF_INET => "inet".into(),
+        libc::AF_INET6 => "inet6".into(),
+        libc::AF_NETLINK => "netlink".into(),
+        libc::AF_PACKET => "packet".into(),
+        other => format!("family {other}"),
+    }
+}
+
+/// The argument rules for `allowances`.
+fn arg_rules_for(a: &Allowances) -> Vec<ArgRule> {
+    let mut rules = Vec::new();
+    if !a.nested_userns {
+        rules.push(ArgRule {
+            name: "clone",
+            refuse: vec![Refuse::FlagSet { arg: 0, flag: NEW_USER_NS }],
+            what: "when flags include CLONE_NEWUSER (a nested user namespace resets securebits and the bounding set)"
+                .into(),
+        });
+        rules.push(ArgRule {
+            name: "unshare",
+            refuse: vec![Refuse::FlagSet { arg: 0, flag: NEW_USER_NS }],
+            what: "when flags include CLONE_NEWUSER".into(),
+        });
+    }
+    let families: Vec<u64> = a.socket_families.iter().map(|&f| u64::from(f.unsigned_abs())).collect();
+    let names = a.socket_families.iter().map(|&f| family_name(f)).collect::<Vec<_>>().join(", ");
+    let mut socket = vec![Refuse::NoneOf { arg: 0, values: families.clone() }];
+    let mut socket_what = format!("unless domain is one of {names}");
+    if !a.raw_sockets {
+        // Raw IP sockets (ping) and the old SOCK_PACKET; netlink sockets are
+        // SOCK_RAW too and stay allowed. AF_PACKET is link-level raw.
+        for af in [libc::AF_INET, libc::AF_INET6] {
+            for ty in [libc::SOCK_RAW, SOCK_PACKET] {
+                socket.push(Refuse::AllMaskedEq(vec![
+                    (0, u64::from(u32::MAX), u64::from(af.unsigned_abs())),
+                    (1, SOCK_TYPE_MASK, u64::from(ty.unsigned_abs())),
+                ]));
+            }
+        }
+        socket.push(Refuse::MaskedEq { arg: 0, mask: u64::from(u32::MAX), value: u64::from(libc::AF_PACKET.unsigned_abs()) });
+        socket_what.push_str(", and for raw inet/inet6 sockets and AF_PACKET (allow.raw_sockets is off)");
+    }
+    rules.push(ArgRule { name: "socket", refuse: socket, what: socket_what });
+    rules.push(ArgRule {
         name: "socketpair",
-        refuse: Refuse::NoneOf {
-            arg: 0,
-            values: ALLOWED_DOMAINS,
-        },
-        what: "unless domain is unix, inet, inet6 or netlink",
-    },
-    ArgRule {
+        refuse: vec![Refuse::NoneOf { arg: 0, values: families }],
+        what: format!("unless domain is one of {names}"),
+    });
+    rules.push(ArgRule {
         name: "ioctl",
-        refuse: Refuse::AnyOf {
-            arg: 1,
-            values: TTY_INJECT,
-        },
-        what: "for TIOCSTI and TIOCLINUX (request compared on its low 32 bits, CVE-2019-10063)",
-    },
-    ArgRule {
+        refuse: vec![Refuse::AnyOf { arg: 1, values: TTY_INJECT.to_vec() }],
+        what: "for TIOCSTI and TIOCLINUX (request compared on its low 32 bits, CVE-2019-10063)".into(),
+    });
+    rules.push(ArgRule {
         name: "personality",
-        refuse: Refuse::NoneOf {
-            arg: 0,
-            values: ALLOWED_PERSONAS,
-        },
-        what: "unless persona is 0 (linux), UNAME26, ADDR_NO_RANDOMIZE, both, or 0xffffffff \
-               (query)",
-    },
-];
+        refuse: vec![Refuse::NoneOf { arg: 0, values: ALLOWED_PERSONAS.to_vec() }],
+        what: "unless persona is 0 (linux), UNAME26, ADDR_NO_RANDOMIZE, both, or 0xffffffff (query)".into(),
+    });
+    if !a.mknod {
+        for (name, arg) in [("mknod", 1u8), ("mknodat", 2u8)] {
+            rules.push(ArgRule {
+                name,
+                refuse: vec![
+                    Refuse::MaskedEq { arg, mask: S_IFMT, value: u64::from(libc::S_IFCHR) },
+                    Refuse::MaskedEq { arg, mask: S_IFMT, value: u64::from(libc::S_IFBLK) },
+                ],
+                what: "for character and block devices (allow.mknod is off; FIFOs and sockets are fine)".into(),
+            });
+        }
+    }
+    rules
+}
 
 /// Why a call is in the deny filter unconditionally.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Origin {
     Default,
     Policy,
+    /// Denied because an allowance is off (its name).
+    Allowance(&'static str),
 }
 
 /// The profile after applying a policy's lists, before compiling.
@@ -304,13 +408,13 @@ struct Profile {
     /// Unconditional EPERM, by name.
     denied: BTreeMap<&'static str, Origin>,
     /// Argument rules still in force.
-    arg_rules: Vec<&'static ArgRule>,
+    arg_rules: Vec<ArgRule>,
     /// Names the policy allowed that the default profile restricts.
     lifted: Vec<&'static str>,
 }
 
 impl Profile {
-    fn new(deny: &[String], allow: &[String]) -> Result<Self, SeccompError> {
+    fn new(deny: &[String], allow: &[String], allowances: &Allowances) -> Result<Self, SeccompError> {
         let deny = resolve(deny, "deny");
         let allow = resolve(allow, "allow");
         let unknown: Vec<UnknownSyscall> = deny
@@ -332,8 +436,24 @@ impl Profile {
 
         let mut denied = BTreeMap::new();
         for &name in DEFAULT_DENY {
-            if !allow.contains(name) && syscalls::number(name).is_some() {
+            let lifted = allowances.mount && MOUNT_FAMILY.contains(&name);
+            if !allow.contains(name) && !lifted && syscalls::number(name).is_some() {
                 denied.insert(name, Origin::Default);
+            }
+        }
+        for (on, names, why) in [
+            (allowances.set_hostname, HOSTNAME, "set_hostname"),
+            (allowances.sysvipc, SYSVIPC, "sysvipc"),
+            (allowances.ptrace, PTRACE, "ptrace"),
+            (allowances.chroot, &["chroot"][..], "chroot"),
+        ] {
+            if on {
+                continue;
+            }
+            for &name in names {
+                if !allow.contains(name) && syscalls::number(name).is_some() {
+                    denied.insert(name, Origin::Allowance(why));
+                }
             }
         }
         // Denying clone3 again keeps its ENOSYS: EPERM would stop glibc
@@ -341,14 +461,15 @@ impl Profile {
         for &name in deny.iter().filter(|&&n| n != CLONE3) {
             denied.entry(name).or_insert(Origin::Policy);
         }
-        let arg_rules = ARG_RULES
-            .iter()
+        let all_rules = arg_rules_for(&Allowances::base());
+        let arg_rules = arg_rules_for(allowances)
+            .into_iter()
             .filter(|r| !allow.contains(r.name) && !denied.contains_key(r.name))
             .collect();
         let lifted = allow
             .iter()
             .copied()
-            .filter(|n| DEFAULT_DENY.contains(n) || *n == CLONE3 || ARG_RULES.iter().any(|r| r.name == *n))
+            .filter(|n| DEFAULT_DENY.contains(n) || *n == CLONE3 || all_rules.iter().any(|r| r.name == *n))
             .collect();
         Ok(Profile {
             clone3_allowed: allow.contains(CLONE3),
@@ -418,10 +539,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Errors: a name that is not an x86_64 system call, a name in both lists,
 /// or a denied call the jail stage itself needs (`execve`, `capset`, ...).
 pub fn compile(deny: &[String], allow: &[String]) -> Result<SeccompFilters, SeccompError> {
+    compile_with(deny, allow, &Allowances::base())
+}
+
+/// [`compile`] with the rules of a policy's allowances.
+pub fn compile_with(deny: &[String], allow: &[String], allowances: &Allowances) -> Result<SeccompFilters, SeccompError> {
     if !cfg!(target_arch = "x86_64") {
         return Err(SeccompError::UnsupportedArch(std::env::consts::ARCH));
     }
-    let profile = Profile::new(deny, allow)?;
+    let profile = Profile::new(deny, allow, allowances)?;
     Ok(SeccompFilters {
         programs: vec![allow_list(&profile)?, deny_filter(&profile)?],
     })
@@ -457,9 +583,26 @@ fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, 
     SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
 }
 
-fn arg_rules(refuse: &Refuse) -> Result<Vec<SeccompRule>, BackendError> {
-    match *refuse {
-        Refuse::FlagSet { arg, flag } => Ok(vec![SeccompRule::new(vec![condition(
+fn arg_rules(refuse: &[Refuse]) -> Result<Vec<SeccompRule>, BackendError> {
+    let mut rules = Vec::new();
+    for r in refuse {
+        rules.extend(refuse_rules(r)?);
+    }
+    Ok(rules)
+}
+
+fn refuse_rules(refuse: &Refuse) -> Result<Vec<SeccompRule>, BackendError> {
+    match refuse {
+        &Refuse::MaskedEq { arg, mask, value } => {
+            Ok(vec![SeccompRule::new(vec![condition(arg, SeccompCmpOp::MaskedEq(mask), value)?])?])
+        }
+        Refuse::AllMaskedEq(conds) => Ok(vec![SeccompRule::new(
+            conds
+                .iter()
+                .map(|&(arg, mask, value)| condition(arg, SeccompCmpOp::MaskedEq(mask), value))
+                .collect::<Result<_, _>>()?,
+        )?]),
+        &Refuse::FlagSet { arg, flag } => Ok(vec![SeccompRule::new(vec![condition(
             arg,
             SeccompCmpOp::MaskedEq(flag),
             flag,
@@ -467,13 +610,13 @@ fn arg_rules(refuse: &Refuse) -> Result<Vec<SeccompRule>, BackendError> {
         // One rule per value: any of them matching refuses the call.
         Refuse::AnyOf { arg, values } => values
             .iter()
-            .map(|&v| SeccompRule::new(vec![condition(arg, SeccompCmpOp::Eq, v)?]))
+            .map(|&v| SeccompRule::new(vec![condition(*arg, SeccompCmpOp::Eq, v)?]))
             .collect(),
         // One rule of all the inequalities: it matches only when none is equal.
         Refuse::NoneOf { arg, values } => Ok(vec![SeccompRule::new(
             values
                 .iter()
-                .map(|&v| condition(arg, SeccompCmpOp::Ne, v))
+                .map(|&v| condition(*arg, SeccompCmpOp::Ne, v))
                 .collect::<Result<_, _>>()?,
         )?]),
     }
@@ -511,7 +654,12 @@ pub fn install(filters: &SeccompFilters) -> Result<(), SeccompError> {
 /// or netlink"`, `"clone3: ENOSYS (glibc falls back to clone)"`, ... A policy
 /// error gives a single line with the error.
 pub fn describe(deny: &[String], allow: &[String]) -> Vec<String> {
-    let profile = match Profile::new(deny, allow) {
+    describe_with(deny, allow, &Allowances::base())
+}
+
+/// [`describe`] with the rules of a policy's allowances.
+pub fn describe_with(deny: &[String], allow: &[String], allowances: &Allowances) -> Vec<String> {
+    let profile = match Profile::new(deny, allow, allowances) {
         Ok(profile) => profile,
         Err(e) => return vec![e.to_string()],
     };
@@ -542,8 +690,16 @@ pub fn describe(deny: &[String], allow: &[String]) -> Vec<String> {
         match profile.denied.get(name) {
             Some(Origin::Default) => lines.push(format!("{name}: EPERM")),
             Some(Origin::Policy) => lines.push(format!("{name}: EPERM (policy)")),
-            None => {}
+            _ => {}
         }
+    }
+    for (name, origin) in &profile.denied {
+        if let Origin::Allowance(why) = origin {
+            lines.push(format!("{name}: EPERM (allow.{why} is off)"));
+        }
+    }
+    if allowances.mount {
+        lines.push("mount family: allowed (allow.mount); the masks stay locked by the kernel".to_owned());
     }
     for rule in &profile.arg_rules {
         lines.push(format!("{}: EPERM {}", rule.name, rule.what));
@@ -641,7 +797,7 @@ mod tests {
         for name in DEFAULT_DENY.iter().chain(ESSENTIAL) {
             assert!(syscalls::number(name).is_some(), "{name}");
         }
-        for rule in ARG_RULES {
+        for rule in arg_rules_for(&Allowances { mknod: false, ..Allowances::base() }) {
             assert!(syscalls::number(rule.name).is_some(), "{}", rule.name);
         }
         // No table number collides with the x32 range.
@@ -813,7 +969,7 @@ mod tests {
         eprintln!("{}", lines.join("\n"));
         for want in [
             "kexec_load: EPERM",
-            "socket: EPERM unless domain is unix, inet, inet6 or netlink",
+            "socket: EPERM unless domain is one of unix, inet, inet6, netlink",
             "clone3: ENOSYS (glibc falls back to clone)",
         ] {
             assert!(lines.iter().any(|l| l == want), "{want} not in {lines:#?}");
@@ -825,6 +981,64 @@ mod tests {
         assert!(!lines.iter().any(|l| l == "mount: EPERM"));
         assert!(!lines.iter().any(|l| l.starts_with("ioctl: EPERM")));
         assert_eq!(describe(&strings(&["nope"]), &[]).len(), 1);
+    }
+
+    #[test]
+    fn seccomp_allowances_add_and_lift_rules() {
+        let strict = Allowances {
+            set_hostname: false,
+            mount: false,
+            raw_sockets: false,
+            sysvipc: false,
+            nested_userns: false,
+            ptrace: false,
+            chroot: false,
+            mknod: false,
+            socket_families: vec![libc::AF_UNIX],
+        };
+        let f = compile_with(&[], &[], &strict).unwrap();
+        let z = [0u64; 6];
+        for name in ["sethostname", "setdomainname", "shmget", "semop", "msgget", "ptrace", "chroot", "mount"] {
+            assert_eq!(native(&f, name, z), RET_EPERM, "{name} with every allowance off");
+        }
+        let sock = |af: i32, ty: i32| [u64::from(af.unsigned_abs()), u64::from(ty.unsigned_abs()), 0, 0, 0, 0];
+        assert_eq!(native(&f, "socket", sock(libc::AF_UNIX, libc::SOCK_STREAM)), RET_ALLOW);
+        assert_eq!(native(&f, "socket", sock(libc::AF_INET, libc::SOCK_STREAM)), RET_EPERM);
+        assert_eq!(native(&f, "socket", sock(libc::AF_UNIX, libc::SOCK_RAW)), RET_ALLOW);
+        let f2 = compile_with(&[], &[], &Allowances { raw_sockets: false, ..Allowances::base() }).unwrap();
+        assert_eq!(native(&f2, "socket", sock(libc::AF_INET, libc::SOCK_RAW)), RET_EPERM);
+        assert_eq!(native(&f2, "socket", sock(libc::AF_INET6, libc::SOCK_RAW | libc::SOCK_CLOEXEC)), RET_EPERM);
+        assert_eq!(native(&f2, "socket", sock(libc::AF_INET, libc::SOCK_DGRAM)), RET_ALLOW);
+        assert_eq!(native(&f2, "socket", sock(libc::AF_NETLINK, libc::SOCK_RAW)), RET_ALLOW, "ip(8) needs it");
+        let mknod = |mode: u32| [0, u64::from(mode), 0, 0, 0, 0];
+        assert_eq!(native(&f, "mknod", mknod(libc::S_IFCHR | 0o600)), RET_EPERM);
+        assert_eq!(native(&f, "mknod", mknod(libc::S_IFBLK | 0o600)), RET_EPERM);
+        assert_eq!(native(&f, "mknod", mknod(libc::S_IFIFO | 0o600)), RET_ALLOW);
+        assert_eq!(native(&f, "mknodat", [0, 0, u64::from(libc::S_IFCHR), 0, 0, 0]), RET_EPERM);
+
+        let open = Allowances {
+            set_hostname: true,
+            mount: true,
+            raw_sockets: true,
+            sysvipc: true,
+            nested_userns: true,
+            ptrace: true,
+            chroot: true,
+            mknod: true,
+            socket_families: vec![libc::AF_UNIX, libc::AF_INET, libc::AF_PACKET],
+        };
+        let f = compile_with(&[], &[], &open).unwrap();
+        for name in ["sethostname", "shmget", "ptrace", "chroot", "mount", "fsopen", "mount_setattr"] {
+            assert_eq!(native(&f, name, z), RET_ALLOW, "{name} with every allowance on");
+        }
+        assert_eq!(native(&f, "pivot_root", z), RET_EPERM, "pivot_root stays denied");
+        assert_eq!(native(&f, "socket", sock(libc::AF_INET, libc::SOCK_RAW)), RET_ALLOW);
+        assert_eq!(native(&f, "socket", sock(libc::AF_PACKET, libc::SOCK_RAW)), RET_ALLOW);
+        assert_eq!(native(&f, "socket", sock(libc::AF_ALG, libc::SOCK_SEQPACKET)), RET_EPERM);
+        let newuser = [u64::from(libc::CLONE_NEWUSER.unsigned_abs()), 0, 0, 0, 0, 0];
+        assert_eq!(native(&f, "unshare", newuser), RET_ALLOW);
+        let lines = describe_with(&[], &[], &strict);
+        assert!(lines.iter().any(|l| l == "sethostname: EPERM (allow.set_hostname is off)"), "{lines:#?}");
     }
 
     // ---- the real kernel, in forked children

@@ -22,6 +22,7 @@ pub enum Step {
     MountDev,
     Masks,
     VerifyMasks,
+    Volumes,
     ReadonlyRoot,
     PivotRoot,
     Hostname,
@@ -54,6 +55,7 @@ impl std::fmt::Display for Step {
             Step::MountDev => "populate /dev",
             Step::Masks => "mask /proc and /sys paths",
             Step::VerifyMasks => "verify the masks",
+            Step::Volumes => "mount volumes",
             Step::ReadonlyRoot => "make the root read-only",
             Step::PivotRoot => "pivot_root",
             Step::Hostname => "set the hostname",
@@ -88,7 +90,8 @@ pub enum ParentMsg {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChildMsg {
     /// Every step before exec succeeded; the payload is about to be exec'd.
-    Ready,
+    /// Carries the Landlock status in words (`None` when Landlock is off).
+    Ready { landlock: Option<String> },
     /// The master of the jail's console pty rides along (SCM_RIGHTS).
     Console,
     /// A step failed: which, the errno, and what it was working on.
@@ -206,7 +209,7 @@ mod tests {
             },
         )
         .unwrap();
-        send(a.as_fd(), &ChildMsg::Ready).unwrap();
+        send(a.as_fd(), &ChildMsg::Ready { landlock: None }).unwrap();
         assert_eq!(
             recv::<ChildMsg>(b.as_fd()).unwrap(),
             Some(ChildMsg::SetupFailed {
@@ -215,7 +218,7 @@ mod tests {
                 detail: "/proc".into()
             })
         );
-        assert_eq!(recv::<ChildMsg>(b.as_fd()).unwrap(), Some(ChildMsg::Ready));
+        assert_eq!(recv::<ChildMsg>(b.as_fd()).unwrap(), Some(ChildMsg::Ready { landlock: None }));
         send(b.as_fd(), &ParentMsg::Go).unwrap();
         expect_go(&a).unwrap();
         drop(b);

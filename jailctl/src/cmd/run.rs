@@ -48,8 +48,8 @@ fn yaml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
-pub fn run(args: RunArgs) -> i32 {
-    match run_inner(args) {
+pub fn run(args: RunArgs, verbose: u8) -> i32 {
+    match run_inner(args, verbose) {
         Ok(code) => code,
         Err((code, msg)) => {
             eprintln!("jailctl: {msg}");
@@ -58,7 +58,7 @@ pub fn run(args: RunArgs) -> i32 {
     }
 }
 
-fn run_inner(args: RunArgs) -> Result<i32, (i32, String)> {
+fn run_inner(args: RunArgs, verbose: u8) -> Result<i32, (i32, String)> {
     let fail = |e: &dyn std::fmt::Display| (EXIT_JAILCTL, e.to_string());
     // The command-line flags are --set layers below the explicit ones.
     let mut sets = Vec::new();
@@ -99,7 +99,13 @@ fn run_inner(args: RunArgs) -> Result<i32, (i32, String)> {
     )
     .map_err(|e| fail(&e))?;
     tracing::info!(rootfs = %plan.rootfs.display(), uid_map = %plan.uid_map.to_proc().trim(), "starting jail");
-    let code = libjail::spawn::run(&plan).map_err(|e| (e.exit_code(), e.to_string()))?;
+    let report = |r: &libjail::spawn::Running| {
+        if verbose > 0 {
+            let landlock = r.landlock.as_deref().unwrap_or("off");
+            eprintln!("jailctl: jail running: host pid {}, uid map {}, landlock {landlock}", r.pid, plan.uid_map);
+        }
+    };
+    let code = libjail::spawn::run_with(&plan, report).map_err(|e| (e.exit_code(), e.to_string()))?;
     drop(lease);
     Ok(code)
 }

@@ -15,7 +15,10 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_saphyr::{DuplicateKeyPolicy, MessageFormatter, Options, UserMessageFormatter};
 
 use super::hint::did_you_mean;
-use super::{DEVICES, IdMode, InitMode, PolicyError, RLIMITS, Rlimit, SHIPPED};
+use super::{
+    DEVICES, IdMode, InitMode, LANDLOCK_SCOPES, LandlockMode, MountPolicy, PolicyError, RLIMITS, Rlimit, RootMode,
+    SHIPPED, SOCKET_FAMILIES, USERNS_MOUNT_TYPES, VOLUME_FORBIDDEN_TARGETS,
+};
 use crate::idmap::{IdMap, IdMapEntry};
 
 /// Separates a message from its hint inside a serde custom error, which
@@ -64,6 +67,10 @@ pub struct Layer {
     pub(super) workdir: Option<WorkDir>,
     pub(super) user: Option<UserSpec>,
     pub(super) init: Option<InitMode>,
+    pub(super) allow: Option<AllowLayer>,
+    pub(super) landlock: Option<LandlockLayer>,
+    /// Replaces the inherited list entirely.
+    pub(super) mounts: Option<Volumes>,
 }
 
 impl Layer {
@@ -256,6 +263,12 @@ deserialize_via_string!(
     EnvValue,
     WorkDir,
     UserSpec,
+    MountType,
+    SocketFamily,
+    LandlockScope,
+    JailPath,
+    HostPath,
+    VolumeTarget,
 );
 
 /// `ids:`.
@@ -264,6 +277,8 @@ pub(super) struct IdsLayer {
     pub(super) mode: Option<IdMode>,
     pub(super) map: Option<IdMap>,
     pub(super) gid_map: Option<IdMap>,
+    pub(super) root: Option<RootMode>,
+    pub(super) remap_uid: Option<u32>,
 }
 
 /// `ids:` as written, before the check that ties its fields together.
@@ -273,6 +288,8 @@ struct RawIds {
     mode: Option<IdMode>,
     map: Option<IdMapSpec>,
     gid_map: Option<IdMapSpec>,
+    root: Option<RootMode>,
+    remap_uid: Option<RemapUid>,
 }
 
 impl<'de> Deserialize<'de> for IdsLayer {
@@ -286,13 +303,59 @@ impl<'de> Deserialize<'de> for IdsLayer {
                 Some("set `mode: custom`, or drop the map".to_string()),
             )));
         }
+        if let Some(mode) = raw.mode.filter(|&m| m != IdMode::Passthrough)
+            && raw.root == Some(RootMode::Remap)
+        {
+            return Err(de::Error::custom(hinted(
+                format!("`root: remap` is only used with `mode: passthrough`, not `{mode}`"),
+                Some(format!(
+                    "in {mode} mode the jail's root is already an unprivileged host uid; drop `root`, or set `mode: passthrough`"
+                )),
+            )));
+        }
         Ok(IdsLayer {
             mode: raw.mode,
             map: raw.map.map(|m| m.0),
             gid_map: raw.gid_map.map(|m| m.0),
+            root: raw.root,
+            remap_uid: raw.remap_uid.map(|u| u.0),
         })
     }
 }
+
+/// `ids.remap_uid:` — a host uid for the jail's root: not 0, not
+/// `(uid_t)-1`, and above the 65536 ids a jail's users commonly have.
+struct RemapUid(u32);
+
+impl<'de> Deserialize<'de> for RemapUid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let uid = u64::deserialize(d)?;
+        let hint = Some(format!(
+            "pick a host uid that no account and no jail uses, such as the default {}",
+            super::DEFAULT_REMAP_UID
+        ));
+        match u32::try_from(uid) {
+            Ok(0) => Err(de::Error::custom(hinted(
+                "`remap_uid` 0 is host root, which `root: remap` exists to avoid".to_string(),
+                hint,
+            ))),
+            Ok(u32::MAX) | Err(_) => Err(de::Error::custom(hinted(
+                format!("`remap_uid` {uid} is not a valid uid (the largest is 4294967294)"),
+                hint,
+            ))),
+            Ok(uid) if uid < MIN_REMAP_UID => Err(de::Error::custom(hinted(
+                format!(
+                    "`remap_uid` {uid} is below {MIN_REMAP_UID}: it would also be one of the jail's own ids, passed through"
+                ),
+                hint,
+            ))),
+            Ok(uid) => Ok(RemapUid(uid)),
+        }
+    }
+}
+
+/// The lowest `remap_uid`: ids below are the ones a jail's own users have.
+pub(super) const MIN_REMAP_UID: u32 = 65536;
 
 /// A list of `INSIDE:OUTSIDE:COUNT` strings, checked as a whole.
 struct IdMapSpec(IdMap);
@@ -672,5 +735,314 @@ impl TryFrom<String> for UserSpec {
                 Some("use root, a UID, UID:GID (ids below 4294967295), or a user name like `www-data`".to_string()),
             ))
         }
+    }
+}
+
+/// `allow:` — every field optional, as in any layer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AllowLayer {
+    pub(super) set_hostname: Option<bool>,
+    pub(super) mount: Option<bool>,
+    pub(super) mount_types: Option<Vec<MountType>>,
+    pub(super) raw_sockets: Option<bool>,
+    pub(super) sysvipc: Option<bool>,
+    pub(super) nested_userns: Option<bool>,
+    pub(super) ptrace: Option<bool>,
+    pub(super) chroot: Option<bool>,
+    pub(super) mknod: Option<bool>,
+    pub(super) socket_families: Option<Vec<SocketFamily>>,
+}
+
+/// One of [`USERNS_MOUNT_TYPES`].
+#[derive(Clone, Debug)]
+pub(super) struct MountType(pub(super) String);
+
+impl TryFrom<String> for MountType {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        if USERNS_MOUNT_TYPES.contains(&name.as_str()) {
+            return Ok(MountType(name));
+        }
+        let hint = did_you_mean(&name, USERNS_MOUNT_TYPES.iter().copied()).unwrap_or_else(|| {
+            format!(
+                "the kernel lets a user namespace mount only {}",
+                USERNS_MOUNT_TYPES.join(", ")
+            )
+        });
+        let why = match name.as_str() {
+            "proc" | "sysfs" | "cgroup" | "cgroup2" => {
+                " (a fresh one would bypass the jail's masks, so jaild never allows it)"
+            }
+            _ => "",
+        };
+        Err(hinted(format!("file-system type `{name}` cannot be allowed{why}"), Some(hint)))
+    }
+}
+
+/// One of [`SOCKET_FAMILIES`].
+#[derive(Clone, Debug)]
+pub(super) struct SocketFamily(pub(super) String);
+
+impl TryFrom<String> for SocketFamily {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        let names = || SOCKET_FAMILIES.iter().map(|&(n, _)| n);
+        if names().any(|n| n == name) {
+            return Ok(SocketFamily(name));
+        }
+        // AF_INET, af_inet6, local, route: the usual other spellings.
+        let lower = name.to_ascii_lowercase();
+        let bare = lower.strip_prefix("af_").or_else(|| lower.strip_prefix("pf_")).unwrap_or(&lower);
+        let alias = match bare {
+            "local" | "file" => Some("unix"),
+            "route" => Some("netlink"),
+            other => names().find(|&n| n == other),
+        };
+        let hint = match alias {
+            Some(n) => Some(format!("write `{n}`")),
+            None => did_you_mean(bare, names()).or_else(|| Some(format!("families are {}", names().collect::<Vec<_>>().join(", ")))),
+        };
+        Err(hinted(format!("unknown socket family `{name}`"), hint))
+    }
+}
+
+/// Reads a field that is present as `Some`, even when its value is `null`,
+/// so that `null` can mean something other than "not set" (use with
+/// `#[serde(default)]`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// `landlock:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LandlockLayer {
+    pub(super) mode: Option<LandlockMode>,
+    pub(super) readonly: Option<PathList>,
+    pub(super) noexec: Option<PathList>,
+    /// `null` (any port) is a value here, not "unset".
+    #[serde(default, deserialize_with = "present")]
+    pub(super) tcp_bind: Option<PortRule>,
+    /// `null` (any port) is a value here, not "unset".
+    #[serde(default, deserialize_with = "present")]
+    pub(super) tcp_connect: Option<PortRule>,
+    pub(super) scopes: Option<Vec<LandlockScope>>,
+}
+
+/// A list of [`JailPath`]s, repeats dropped.
+#[derive(Clone, Debug)]
+pub(super) struct PathList(pub(super) Vec<String>);
+
+impl<'de> Deserialize<'de> for PathList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut list = Vec::new();
+        super::extend_unique(&mut list, Vec::<JailPath>::deserialize(d)?.into_iter().map(|p| p.0));
+        Ok(PathList(list))
+    }
+}
+
+/// A TCP port rule: `null` for any port, or a list of ports (repeats
+/// dropped; the empty list allows none).
+#[derive(Clone, Debug)]
+pub(super) struct PortRule(pub(super) Option<Vec<u16>>);
+
+impl<'de> Deserialize<'de> for PortRule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let ports = Option::<Vec<Port>>::deserialize(d)?;
+        Ok(PortRule(ports.map(|ports| {
+            let mut list: Vec<u16> = Vec::new();
+            for Port(port) in ports {
+                if !list.contains(&port) {
+                    list.push(port);
+                }
+            }
+            list
+        })))
+    }
+}
+
+/// A TCP port, 0 to 65535.
+struct Port(u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let port = i64::deserialize(d)?;
+        u16::try_from(port).map(Port).map_err(|_| {
+            de::Error::custom(hinted(
+                format!("{port} is not a TCP port"),
+                Some("ports are 0 to 65535".to_string()),
+            ))
+        })
+    }
+}
+
+/// One of [`LANDLOCK_SCOPES`].
+#[derive(Clone, Debug)]
+pub(super) struct LandlockScope(pub(super) String);
+
+impl TryFrom<String> for LandlockScope {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        if LANDLOCK_SCOPES.contains(&name.as_str()) {
+            Ok(LandlockScope(name))
+        } else {
+            Err(hinted(
+                format!("unknown Landlock scope `{name}`"),
+                did_you_mean(&name, LANDLOCK_SCOPES.iter().copied())
+                    .or_else(|| Some(format!("scopes are {}", LANDLOCK_SCOPES.join(", ")))),
+            ))
+        }
+    }
+}
+
+/// Why `path` is not an absolute, normalised path (`/`, or `/a/b` without
+/// `//`, `.`, `..`, a trailing `/` or NUL), if it is not.
+fn path_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        Some("is not absolute")
+    } else if path.contains('\0') {
+        Some("contains a NUL byte")
+    } else if path == "/" {
+        None
+    } else if path[1..].split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        Some("is not normalised (no `//`, `.`, `..` or trailing `/` allowed)")
+    } else {
+        None
+    }
+}
+
+/// An absolute, normalised path inside the jail (`/` included).
+#[derive(Clone, Debug)]
+pub(super) struct JailPath(pub(super) String);
+
+impl TryFrom<String> for JailPath {
+    type Error = String;
+
+    fn try_from(path: String) -> Result<Self, String> {
+        match path_problem(&path) {
+            Some(why) => Err(format!("path `{}` {why}", path.escape_debug())),
+            None => Ok(JailPath(path)),
+        }
+    }
+}
+
+/// A volume's source: an absolute, normalised host path.
+#[derive(Clone, Debug)]
+pub(super) struct HostPath(pub(super) String);
+
+impl TryFrom<String> for HostPath {
+    type Error = String;
+
+    fn try_from(path: String) -> Result<Self, String> {
+        match path_problem(&path) {
+            Some(why) => Err(format!("volume source `{}` {why}", path.escape_debug())),
+            None => Ok(HostPath(path)),
+        }
+    }
+}
+
+/// A volume's target: a [`JailPath`], not `/` and not in one of
+/// [`VOLUME_FORBIDDEN_TARGETS`].
+#[derive(Clone, Debug)]
+pub(super) struct VolumeTarget(pub(super) String);
+
+impl TryFrom<String> for VolumeTarget {
+    type Error = String;
+
+    fn try_from(path: String) -> Result<Self, String> {
+        if let Some(why) = path_problem(&path) {
+            return Err(format!("volume target `{}` {why}", path.escape_debug()));
+        }
+        if path == "/" {
+            return Err(hinted(
+                "a volume cannot be mounted on the jail's `/`".to_string(),
+                Some("the jail's root is the rootfs; mount the volume on a directory in it".to_string()),
+            ));
+        }
+        if let Some(dir) = VOLUME_FORBIDDEN_TARGETS.iter().find(|&&dir| super::is_under(&path, dir)) {
+            return Err(hinted(
+                format!("volume target `{path}` is in {dir}"),
+                Some(format!("jaild builds the jail's {dir} itself; mount the volume elsewhere, e.g. /mnt")),
+            ));
+        }
+        Ok(VolumeTarget(path))
+    }
+}
+
+/// `mounts:` — the volumes, no two with the same target.
+#[derive(Clone, Debug)]
+pub(super) struct Volumes(pub(super) Vec<MountPolicy>);
+
+impl<'de> Deserialize<'de> for Volumes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// Reads the list one volume at a time, so that a repeated target
+        /// is reported at the volume that repeats it.
+        struct VolumesVisitor;
+
+        impl<'de> Visitor<'de> for VolumesVisitor {
+            type Value = Vec<MountPolicy>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of volumes, each {source: HOST_PATH, target: JAIL_PATH, ...}")
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut volumes: Vec<MountPolicy> = Vec::new();
+                while let Some(Volume(volume)) = seq.next_element::<Volume>()? {
+                    if let Some(i) = volumes.iter().position(|v| v.target == volume.target) {
+                        return Err(de::Error::custom(hinted(
+                            format!(
+                                "volume {} has the same target `{}` as volume {}",
+                                volumes.len() + 1,
+                                volume.target,
+                                i + 1
+                            ),
+                            Some("each volume needs a target of its own".to_string()),
+                        )));
+                    }
+                    volumes.push(volume);
+                }
+                Ok(volumes)
+            }
+        }
+
+        d.deserialize_seq(VolumesVisitor).map(Volumes)
+    }
+}
+
+/// One volume, defaults filled in.
+struct Volume(MountPolicy);
+
+/// One volume as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVolume {
+    source: HostPath,
+    target: VolumeTarget,
+    readonly: Option<bool>,
+    nosuid: Option<bool>,
+    nodev: Option<bool>,
+    noexec: Option<bool>,
+    create: Option<bool>,
+    map: Option<IdMapSpec>,
+}
+
+impl<'de> Deserialize<'de> for Volume {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawVolume::deserialize(d)?;
+        Ok(Volume(MountPolicy {
+            source: raw.source.0,
+            target: raw.target.0,
+            readonly: raw.readonly.unwrap_or(false),
+            nosuid: raw.nosuid.unwrap_or(true),
+            nodev: raw.nodev.unwrap_or(true),
+            noexec: raw.noexec.unwrap_or(false),
+            create: raw.create.unwrap_or(true),
+            map: raw.map.map(|m| m.0),
+        }))
     }
 }

@@ -121,6 +121,79 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "AUDIT_WRITE",
 ];
 
+/// The socket address families a policy may name in
+/// `allow.socket_families`, with their `AF_*` numbers. Families newer than
+/// the `libc` crate's table are spelt as numbers.
+pub const SOCKET_FAMILIES: &[(&str, i32)] = &[
+    ("unix", libc::AF_UNIX),
+    ("inet", libc::AF_INET),
+    ("ax25", libc::AF_AX25),
+    ("ipx", libc::AF_IPX),
+    ("appletalk", libc::AF_APPLETALK),
+    ("netrom", libc::AF_NETROM),
+    ("bridge", libc::AF_BRIDGE),
+    ("atmpvc", libc::AF_ATMPVC),
+    ("x25", libc::AF_X25),
+    ("inet6", libc::AF_INET6),
+    ("rose", libc::AF_ROSE),
+    ("netbeui", libc::AF_NETBEUI),
+    ("security", libc::AF_SECURITY),
+    ("key", libc::AF_KEY),
+    ("netlink", libc::AF_NETLINK),
+    ("packet", libc::AF_PACKET),
+    ("ash", libc::AF_ASH),
+    ("econet", libc::AF_ECONET),
+    ("atmsvc", libc::AF_ATMSVC),
+    ("rds", libc::AF_RDS),
+    ("sna", libc::AF_SNA),
+    ("irda", libc::AF_IRDA),
+    ("pppox", libc::AF_PPPOX),
+    ("wanpipe", libc::AF_WANPIPE),
+    ("llc", libc::AF_LLC),
+    ("ib", libc::AF_IB),
+    ("mpls", libc::AF_MPLS),
+    ("can", libc::AF_CAN),
+    ("tipc", libc::AF_TIPC),
+    ("bluetooth", libc::AF_BLUETOOTH),
+    ("iucv", libc::AF_IUCV),
+    ("rxrpc", libc::AF_RXRPC),
+    ("isdn", libc::AF_ISDN),
+    ("phonet", libc::AF_PHONET),
+    ("ieee802154", libc::AF_IEEE802154),
+    ("caif", libc::AF_CAIF),
+    ("alg", libc::AF_ALG),
+    ("nfc", libc::AF_NFC),
+    ("vsock", libc::AF_VSOCK),
+    ("kcm", 41),
+    ("qipcrtr", 42),
+    ("smc", 43),
+    ("xdp", libc::AF_XDP),
+    ("mctp", 45),
+];
+
+/// The built-in `allow.socket_families`.
+pub const DEFAULT_SOCKET_FAMILIES: &[&str] = &["unix", "inet", "inet6", "netlink"];
+
+/// The file-system types the kernel lets a user namespace mount (those
+/// flagged `FS_USERNS_MOUNT`, plus `overlay` and `fuse`), the only ones
+/// `allow.mount_types` may name. `proc`, `sysfs` and every block-device
+/// file system are absent on purpose: jaild never lets a jail mount them.
+pub const USERNS_MOUNT_TYPES: &[&str] = &["tmpfs", "ramfs", "devpts", "mqueue", "fuse", "overlay", "binder"];
+
+/// The built-in `allow.mount_types`.
+pub const DEFAULT_MOUNT_TYPES: &[&str] = &["tmpfs"];
+
+/// The Landlock scopes a policy may name (ABI 6).
+pub const LANDLOCK_SCOPES: &[&str] = &["abstract_unix_socket", "signal"];
+
+/// Jail directories a volume may not be mounted on or below: the jail's
+/// own `/proc`, `/sys` and `/dev` are built by jaild.
+pub const VOLUME_FORBIDDEN_TARGETS: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// The built-in `ids.remap_uid`: above the default id pool
+/// ([`crate::idmap::IdPool::DEFAULT_START`] and up), below `(uid_t)-1`.
+pub const DEFAULT_REMAP_UID: u32 = 2_999_999_999;
+
 /// The built-in `PATH` of a jail's payload.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -128,10 +201,14 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub const MAX_EXTENDS_DEPTH: usize = 16;
 
 /// The shipped profiles, by name: the files in `policies/`, embedded.
-const PROFILES: &[(&str, &str)] = &[("default", include_str!("../../../policies/default.yaml"))];
+const PROFILES: &[(&str, &str)] = &[
+    ("default", include_str!("../../../policies/default.yaml")),
+    ("hosting", include_str!("../../../policies/hosting.yaml")),
+    ("sandbox", include_str!("../../../policies/sandbox.yaml")),
+];
 
 /// The names of the shipped profiles, for `--policy NAME` and `extends:`.
-pub const SHIPPED: &[&str] = &["default"];
+pub const SHIPPED: &[&str] = &["default", "hosting", "sandbox"];
 
 /// The YAML text of shipped profile `name`.
 pub fn shipped(name: &str) -> Option<&'static str> {
@@ -175,6 +252,12 @@ pub struct Policy {
     pub user: String,
     /// What runs as pid 1.
     pub init: InitMode,
+    /// Finer switches carved out of broad capabilities (FreeBSD's `allow.*`).
+    pub allow: AllowPolicy,
+    /// Landlock rules, applied last before seccomp.
+    pub landlock: LandlockPolicy,
+    /// Volumes: bind mounts from the host into the jail, in order.
+    pub mounts: Vec<MountPolicy>,
 }
 
 /// How ids inside the jail map to host ids (DESIGN §5).
@@ -187,6 +270,9 @@ pub enum IdMode {
     Passthrough,
     /// The policy's own `map` (and `gid_map`).
     Custom,
+    /// As isolated, but the rootfs was chowned into the jail's range by
+    /// `jail-rootfs shift` instead of being seen through an idmapped mount.
+    Shifted,
 }
 
 impl fmt::Display for IdMode {
@@ -195,6 +281,7 @@ impl fmt::Display for IdMode {
             IdMode::Isolated => "isolated",
             IdMode::Passthrough => "passthrough",
             IdMode::Custom => "custom",
+            IdMode::Shifted => "shifted",
         })
     }
 }
@@ -210,6 +297,128 @@ pub struct IdsPolicy {
     /// The gid map: `Some` exactly when the mode is [`IdMode::Custom`]
     /// (a copy of `map` when the policy gives none).
     pub gid_map: Option<IdMap>,
+    /// Who the jail's root is on the host; only meaningful with
+    /// [`IdMode::Passthrough`].
+    pub root: RootMode,
+    /// The dedicated host uid of the jail's root with [`RootMode::Remap`].
+    pub remap_uid: u32,
+}
+
+/// Who the jail's root is on the host in pass-through mode (DESIGN §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RootMode {
+    /// Host uid 0, like every other id passed through.
+    Passthrough,
+    /// A dedicated host uid ([`IdsPolicy::remap_uid`]); every other id is
+    /// passed through, and an idmapped rootfs keeps root's files uid 0 on disk.
+    Remap,
+}
+
+impl fmt::Display for RootMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RootMode::Passthrough => "passthrough",
+            RootMode::Remap => "remap",
+        })
+    }
+}
+
+/// Allowances: finer switches carved out of broad capabilities, named like
+/// FreeBSD's `allow.*` parameters. Everything is off but `set_hostname`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowPolicy {
+    /// `sethostname`/`setdomainname` of the jail's own UTS namespace.
+    pub set_hostname: bool,
+    /// `mount` of the file-system types in `mount_types`, and the calls
+    /// that go with it (umount, bind mounts inside the jail).
+    pub mount: bool,
+    /// What `mount` may mount, a subset of [`USERNS_MOUNT_TYPES`].
+    pub mount_types: Vec<String>,
+    /// Raw and packet sockets (`SOCK_RAW`, `AF_PACKET`): ping, DHCP clients.
+    pub raw_sockets: bool,
+    /// System V IPC: message queues, semaphores and shared memory.
+    pub sysvipc: bool,
+    /// Creating user namespaces inside the jail.
+    pub nested_userns: bool,
+    /// `ptrace` and its relatives between the jail's own processes.
+    pub ptrace: bool,
+    /// `chroot(2)`.
+    pub chroot: bool,
+    /// `mknod` of what a user namespace may create: whiteouts (0:0).
+    pub mknod: bool,
+    /// The socket address families `socket(2)` may open, names from
+    /// [`SOCKET_FAMILIES`].
+    pub socket_families: Vec<String>,
+}
+
+/// How Landlock is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LandlockMode {
+    /// No Landlock ruleset.
+    Off,
+    /// Apply what the kernel supports; report what was left out.
+    BestEffort,
+    /// Refuse to start unless every rule is enforced.
+    Required,
+}
+
+impl fmt::Display for LandlockMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LandlockMode::Off => "off",
+            LandlockMode::BestEffort => "best_effort",
+            LandlockMode::Required => "required",
+        })
+    }
+}
+
+/// Landlock rules.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandlockPolicy {
+    /// How the ruleset is applied.
+    pub mode: LandlockMode,
+    /// Absolute jail paths: everything below may be read and executed,
+    /// never written.
+    pub readonly: Vec<String>,
+    /// Absolute jail paths: nothing below may be executed.
+    pub noexec: Vec<String>,
+    /// `None`: any TCP port may be bound; `Some(list)`: only these (ABI 4).
+    pub tcp_bind: Option<Vec<u16>>,
+    /// `None`: any TCP port may be connected to; `Some(list)`: only these
+    /// (ABI 4).
+    pub tcp_connect: Option<Vec<u16>>,
+    /// IPC scopes confined to the jail's Landlock domain (ABI 6), a subset
+    /// of [`LANDLOCK_SCOPES`].
+    pub scopes: Vec<String>,
+}
+
+/// A volume: a bind mount from the host into the jail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountPolicy {
+    /// Absolute, normalised host path.
+    pub source: String,
+    /// Absolute, normalised jail path; not `/`, not in `/proc`, `/sys` or
+    /// `/dev`.
+    pub target: String,
+    /// Mount it read-only.
+    pub readonly: bool,
+    /// Ignore setuid and setgid bits (`MS_NOSUID`).
+    pub nosuid: bool,
+    /// Ignore device nodes (`MS_NODEV`).
+    pub nodev: bool,
+    /// Refuse exec from it (`MS_NOEXEC`).
+    pub noexec: bool,
+    /// Create the target in the rootfs when missing: a directory, or an
+    /// empty file when the source is a file.
+    pub create: bool,
+    /// The volume's own id map (an idmapped bind mount), jail id to host
+    /// id: with `["0:1000:1"]` the jail's root writes as host uid 1000.
+    pub map: Option<IdMap>,
 }
 
 /// Mount flags of the jail's root.
@@ -306,6 +515,8 @@ impl Policy {
                 mode: IdMode::Isolated,
                 map: None,
                 gid_map: None,
+                root: RootMode::Passthrough,
+                remap_uid: DEFAULT_REMAP_UID,
             },
             capabilities,
             no_new_privs: false,
@@ -338,6 +549,27 @@ impl Policy {
             workdir: "/".to_string(),
             user: "root".to_string(),
             init: InitMode::None,
+            allow: AllowPolicy {
+                set_hostname: true,
+                mount: false,
+                mount_types: strings(DEFAULT_MOUNT_TYPES),
+                raw_sockets: false,
+                sysvipc: false,
+                nested_userns: false,
+                ptrace: false,
+                chroot: false,
+                mknod: false,
+                socket_families: strings(DEFAULT_SOCKET_FAMILIES),
+            },
+            landlock: LandlockPolicy {
+                mode: LandlockMode::BestEffort,
+                readonly: Vec::new(),
+                noexec: Vec::new(),
+                tcp_bind: None,
+                tcp_connect: None,
+                scopes: strings(LANDLOCK_SCOPES),
+            },
+            mounts: Vec::new(),
         }
     }
 }
@@ -347,6 +579,51 @@ impl Default for Policy {
     fn default() -> Self {
         Policy::builtin()
     }
+}
+
+/// The capabilities the jail's root holds, as spawn sets them: the
+/// policy's mask, plus what the allowances need (`set_hostname` and `mount`
+/// need `SYS_ADMIN`, `raw_sockets` `NET_RAW`, `ptrace` `SYS_PTRACE`, `chroot`
+/// `SYS_CHROOT`, `mknod` `MKNOD`), minus `SYS_CHROOT` when `chroot` is off,
+/// even if the mask lists it. Seccomp narrows what the added ones allow.
+pub fn effective_capabilities(policy: &Policy) -> CapMask {
+    let mut mask = policy.capabilities;
+    for (_, nr) in implied_capabilities(&policy.allow) {
+        mask = mask.with(nr);
+    }
+    if !policy.allow.chroot {
+        mask = mask.without(CAP_SYS_CHROOT);
+    }
+    mask
+}
+
+/// The capabilities `allow` switches on, each with the allowance that
+/// needs it, in allowance order.
+pub fn implied_capabilities(allow: &AllowPolicy) -> Vec<(&'static str, u8)> {
+    [
+        (allow.set_hostname, "set_hostname", CAP_SYS_ADMIN),
+        (allow.mount, "mount", CAP_SYS_ADMIN),
+        (allow.raw_sockets, "raw_sockets", CAP_NET_RAW),
+        (allow.ptrace, "ptrace", CAP_SYS_PTRACE),
+        (allow.chroot, "chroot", CAP_SYS_CHROOT),
+        (allow.mknod, "mknod", CAP_MKNOD),
+    ]
+    .into_iter()
+    .filter(|&(on, _, _)| on)
+    .map(|(_, name, nr)| (name, nr))
+    .collect()
+}
+
+/// Capability numbers the allowances refer to.
+const CAP_SYS_ADMIN: u8 = 21;
+const CAP_NET_RAW: u8 = 13;
+const CAP_SYS_PTRACE: u8 = 19;
+const CAP_SYS_CHROOT: u8 = 18;
+const CAP_MKNOD: u8 = 27;
+
+/// The `AF_*` number of socket family `name` from [`SOCKET_FAMILIES`].
+pub fn socket_family(name: &str) -> Option<i32> {
+    SOCKET_FAMILIES.iter().find(|&&(n, _)| n == name).map(|&(_, nr)| nr)
 }
 
 /// Errors from reading, resolving or checking a policy. Each names where
@@ -630,6 +907,11 @@ fn extend_unique(list: &mut Vec<String>, new: impl IntoIterator<Item = String>) 
     }
 }
 
+/// Whether `path` is `dir` or below it (both normalised and absolute).
+fn is_under(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// Stacks `layers` on the built-in defaults.
 fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
     let mut policy = Policy::builtin();
@@ -637,6 +919,8 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
         mask: Policy::builtin().capabilities,
     };
     let mut ids_origin: Option<Origin> = None;
+    // The last layer that set `landlock.mode` or `allow.mount`.
+    let mut landlock_mount_origin: Option<Origin> = None;
     for (origin, layer) in layers {
         // Destructured, so that a new field cannot be forgotten here.
         let Layer {
@@ -658,6 +942,9 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
             workdir,
             user,
             init,
+            allow,
+            landlock,
+            mounts,
         } = layer;
 
         if let Some(description) = description {
@@ -669,7 +956,16 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
                     policy.ids.map = None;
                     policy.ids.gid_map = None;
                 }
+                if mode != IdMode::Passthrough {
+                    policy.ids.root = RootMode::Passthrough;
+                }
                 policy.ids.mode = mode;
+            }
+            if let Some(root) = ids.root {
+                policy.ids.root = root;
+            }
+            if let Some(uid) = ids.remap_uid {
+                policy.ids.remap_uid = uid;
             }
             if ids.map.is_some() {
                 policy.ids.map = ids.map;
@@ -747,6 +1043,58 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
         if let Some(i) = init {
             policy.init = i;
         }
+        if let Some(a) = allow {
+            let p = &mut policy.allow;
+            if a.mount.is_some() {
+                landlock_mount_origin = Some(origin.clone());
+            }
+            for (slot, value) in [
+                (&mut p.set_hostname, a.set_hostname),
+                (&mut p.mount, a.mount),
+                (&mut p.raw_sockets, a.raw_sockets),
+                (&mut p.sysvipc, a.sysvipc),
+                (&mut p.nested_userns, a.nested_userns),
+                (&mut p.ptrace, a.ptrace),
+                (&mut p.chroot, a.chroot),
+                (&mut p.mknod, a.mknod),
+            ] {
+                *slot = value.unwrap_or(*slot);
+            }
+            if let Some(types) = a.mount_types {
+                p.mount_types.clear();
+                extend_unique(&mut p.mount_types, types.into_iter().map(|t| t.0));
+            }
+            if let Some(families) = a.socket_families {
+                p.socket_families.clear();
+                extend_unique(&mut p.socket_families, families.into_iter().map(|f| f.0));
+            }
+        }
+        if let Some(l) = landlock {
+            let p = &mut policy.landlock;
+            if let Some(mode) = l.mode {
+                p.mode = mode;
+                landlock_mount_origin = Some(origin.clone());
+            }
+            if let Some(paths) = l.readonly {
+                p.readonly = paths.0;
+            }
+            if let Some(paths) = l.noexec {
+                p.noexec = paths.0;
+            }
+            if let Some(rule) = l.tcp_bind {
+                p.tcp_bind = rule.0;
+            }
+            if let Some(rule) = l.tcp_connect {
+                p.tcp_connect = rule.0;
+            }
+            if let Some(scopes) = l.scopes {
+                p.scopes.clear();
+                extend_unique(&mut p.scopes, scopes.into_iter().map(|s| s.0));
+            }
+        }
+        if let Some(volumes) = mounts {
+            policy.mounts = volumes.0;
+        }
     }
     policy.capabilities = caps.finish();
 
@@ -772,6 +1120,28 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
             )));
         }
         _ => {}
+    }
+    if ids.root == RootMode::Remap && ids.mode != IdMode::Passthrough {
+        return Err(ids_error(format!(
+            "`ids.root: remap` is only used with `ids.mode: passthrough`, but the mode is {} \
+             (drop `root: remap`, or set `mode: passthrough`)",
+            ids.mode
+        )));
+    }
+
+    // Landlock and mounting cannot both be had in full.
+    if policy.landlock.mode == LandlockMode::Required && policy.allow.mount {
+        let message = "`landlock.mode: required` and `allow.mount: true` cannot be combined: Landlock forbids \
+                       mount topology changes: set landlock.mode: best_effort (the file-system rules are then \
+                       skipped) or allow.mount: false"
+            .to_string();
+        return Err(match &landlock_mount_origin {
+            Some(origin) => origin.invalid(message),
+            None => PolicyError::Invalid {
+                origin: "built-in defaults".to_string(),
+                message,
+            },
+        });
     }
     Ok(policy)
 }

@@ -23,7 +23,9 @@ pub struct Live<'a> {
     tree: Option<OwnedFd>,
     root: Option<OwnedFd>,
     applied: Vec<Applied>,
+    volumes: Vec<(OwnedFd, String)>,
     user: Option<user::User>,
+    landlock: Option<String>,
 }
 
 fn err(step: Step, e: MountError) -> StepError {
@@ -38,8 +40,17 @@ impl<'a> Live<'a> {
     /// State for the child of `plan`: `rootfs` is the checked root
     /// directory, `tree` its detached clone, `sync` the child's end of the
     /// socket pair.
-    pub fn new(plan: &'a Plan, holder: &'a Holder, rootfs: &'a OwnedFd, tree: OwnedFd, sync: &OwnedFd) -> Live<'a> {
+    pub fn new(
+        plan: &'a Plan,
+        holder: &'a Holder,
+        rootfs: &'a OwnedFd,
+        tree: OwnedFd,
+        volumes: Vec<(OwnedFd, String)>,
+        sync: &OwnedFd,
+    ) -> Live<'a> {
         Live {
+            volumes,
+            landlock: None,
             plan,
             holder,
             rootfs,
@@ -131,7 +142,9 @@ impl Kernel for Live<'_> {
         let h = self.holder;
         sys::setns(h.net.as_fd(), libc::CLONE_NEWNET).map_err(io_err(Step::JoinNamespaces, "net"))?;
         sys::setns(h.uts.as_fd(), libc::CLONE_NEWUTS).map_err(io_err(Step::JoinNamespaces, "uts"))?;
-        sys::setns(h.ipc.as_fd(), libc::CLONE_NEWIPC).map_err(io_err(Step::JoinNamespaces, "ipc"))
+        sys::setns(h.ipc.as_fd(), libc::CLONE_NEWIPC).map_err(io_err(Step::JoinNamespaces, "ipc"))?;
+        // The jail's own loopback, up as on any machine.
+        sys::loopback_up().map_err(io_err(Step::JoinNamespaces, "bring up lo"))
     }
 
     fn bind_rootfs(&mut self) -> StepResult {
@@ -177,6 +190,14 @@ impl Kernel for Live<'_> {
 
     fn verify_masks(&mut self) -> StepResult {
         mount::verify_masks(self.root(Step::VerifyMasks)?, &self.applied).map_err(|e| err(Step::VerifyMasks, e))
+    }
+
+    fn mount_volumes(&mut self) -> StepResult {
+        let root = self.root(Step::Volumes)?;
+        for (tree, target) in &self.volumes {
+            mount::attach_volume(root, tree, target).map_err(|e| err(Step::Volumes, e))?;
+        }
+        Ok(())
     }
 
     fn make_root_readonly(&mut self) -> StepResult {
@@ -227,6 +248,7 @@ impl Kernel for Live<'_> {
         // The descriptors we own are closed by close_range; forget them so
         // nothing closes a reused number later.
         std::mem::forget(self.root.take());
+        std::mem::forget(std::mem::take(&mut self.volumes));
         let first = u32::try_from(SYNC_FD + 1).unwrap_or(4);
         sys::close_range(first, u32::MAX).map_err(io_err(Step::CloseFds, "close_range"))
     }
@@ -265,7 +287,7 @@ impl Kernel for Live<'_> {
     }
 
     fn drop_bounding_set(&mut self) -> StepResult {
-        caps::drop_bounding_set(self.plan.policy.capabilities, self.plan.cap_last_cap)
+        caps::drop_bounding_set(self.plan.caps, self.plan.cap_last_cap)
             .map_err(io_err(Step::BoundingSet, ""))
     }
 
@@ -276,7 +298,8 @@ impl Kernel for Live<'_> {
     }
 
     fn apply_landlock(&mut self) -> StepResult {
-        // The policy has no landlock section yet (next issue).
+        self.landlock = crate::landlock::apply(&self.plan.landlock)
+            .map_err(|e| StepError { step: Step::Landlock, errno: libc::EPERM, detail: e.to_string() })?;
         Ok(())
     }
 
@@ -311,7 +334,7 @@ impl Kernel for Live<'_> {
 
     fn set_capabilities(&mut self) -> StepResult {
         match &self.user {
-            Some(u) if u.uid == 0 => caps::set_root_capabilities(self.plan.policy.capabilities),
+            Some(u) if u.uid == 0 => caps::set_root_capabilities(self.plan.caps),
             _ => caps::clear_capabilities(),
         }
         .map_err(io_err(Step::Capabilities, ""))
@@ -331,7 +354,7 @@ impl Kernel for Live<'_> {
     }
 
     fn send_ready(&mut self) -> StepResult {
-        sync::send(sys::borrow_raw(self.sync), &ChildMsg::Ready).map_err(|e| StepError {
+        sync::send(sys::borrow_raw(self.sync), &ChildMsg::Ready { landlock: self.landlock.clone() }).map_err(|e| StepError {
             step: Step::Ready,
             errno: libc::EPIPE,
             detail: e.to_string(),

@@ -67,6 +67,8 @@ pub struct Running {
     pub pid: libc::pid_t,
     /// The pty master when the plan asked for one.
     pub pty: Option<OwnedFd>,
+    /// The Landlock status in words (`None` when off).
+    pub landlock: Option<String>,
 }
 
 /// Signals the parent forwards to the jail (blocked while it runs).
@@ -91,7 +93,7 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
     // 1. the typed sync channel
     let (parent_sock, child_sock) = sync::pair().map_err(io_step("socketpair"))?;
     // 2. holder: the jail's user namespace with uts, ipc and net; id maps
-    let holder = ns::create_holder(&plan.uid_map, &plan.gid_map)?;
+    let holder = ns::create_holder(&plan.uid_map, &plan.gid_map, plan.limit_userns)?;
     // 2. the rootfs as a detached clone: nosuid/nodev, idmapped with the holder's user namespace
     let userns = plan.idmapped_rootfs.then(|| holder.user.as_fd());
     let rp = &plan.policy.rootfs;
@@ -108,11 +110,14 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
     })?;
     // 3. the setup stage: pid 1 of a new pid namespace, in a new mount namespace
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
+    // 2. volumes: detached clones (idmapped through their own user namespace), targets made in the rootfs
+    let volumes = prepare_volumes(plan, &root.fd)?;
     let Some(pid) = sys::clone_fork(flags).map_err(io_step("clone the setup stage"))? else {
-        child(plan, &holder, &root.fd, tree, &child_sock);
+        child(plan, &holder, &root.fd, tree, volumes, &child_sock);
     };
     drop(child_sock);
     drop(tree);
+    drop(volumes);
     drop(holder);
     drop(root);
     // 3. (cgroup placement and network: later issues) then Go
@@ -129,20 +134,20 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
         pty = Some(master);
         msg = sync::recv_with_fd::<ChildMsg>(parent_sock.as_fd());
     }
-    match msg.map(|m| m.map(|(m, _)| m)) {
-        Ok(Some(ChildMsg::Ready)) => {}
+    let landlock = match msg.map(|m| m.map(|(m, _)| m)) {
+        Ok(Some(ChildMsg::Ready { landlock })) => landlock,
         other => {
             let err = match other {
                 Ok(Some(ChildMsg::SetupFailed { step, errno, detail })) => SpawnError::Setup { step, errno, detail },
                 Ok(Some(ChildMsg::ExecFailed { errno, path })) => SpawnError::Exec { path, errno },
-                Ok(Some(ChildMsg::Ready | ChildMsg::Console)) | Ok(None) => SpawnError::Died("no message".into()),
+                Ok(Some(ChildMsg::Ready { .. } | ChildMsg::Console)) | Ok(None) => SpawnError::Died("no message".into()),
                 Err(e) => SpawnError::Sync(e),
             };
             let _ = sys::kill(pid, libc::SIGKILL);
             let _ = sys::waitpid(pid, 0);
             return Err(err);
         }
-    }
+    };
     // 17. the payload's exec: the socket closes on success (close-on-exec),
     // or an ExecFailed arrives
     match sync::recv::<ChildMsg>(parent_sock.as_fd())? {
@@ -157,12 +162,44 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
             return Err(SpawnError::Died(format!("unexpected {other:?}")));
         }
     }
-    Ok(Running { pid, pty })
+    Ok(Running { pid, pty, landlock })
+}
+
+/// Step 2 for volumes: each source cloned (through its own user namespace
+/// when it has a map), its target created in the rootfs when asked.
+fn prepare_volumes(plan: &Plan, rootfs: &OwnedFd) -> Result<Vec<(OwnedFd, String)>, SpawnError> {
+    let mut out = Vec::new();
+    for v in &plan.volumes {
+        let userns = match &v.idmap {
+            Some((uid, gid)) => Some(ns::create_userns(uid, gid)?),
+            None => None,
+        };
+        let flags =
+            crate::mount::VolumeFlags { readonly: v.readonly, nosuid: v.nosuid, nodev: v.nodev, noexec: v.noexec };
+        let mount_err = |e: crate::mount::MountError| SpawnError::Io {
+            step: "prepare a volume",
+            source: io::Error::new(e.source.kind(), format!("{}: {}", e.what, e.source)),
+        };
+        let (tree, is_file) =
+            crate::mount::clone_volume(&v.source, flags, userns.as_ref().map(AsFd::as_fd)).map_err(mount_err)?;
+        if v.create {
+            crate::mount::create_target(rootfs.as_fd(), &v.target, is_file).map_err(mount_err)?;
+        }
+        out.push((tree, v.target.clone()));
+    }
+    Ok(out)
 }
 
 /// The child of the clone: run both stages, report a failure, never return.
-fn child(plan: &Plan, holder: &ns::Holder, rootfs: &OwnedFd, tree: OwnedFd, sync_fd: &OwnedFd) -> ! {
-    let mut k = live::Live::new(plan, holder, rootfs, tree, sync_fd);
+fn child(
+    plan: &Plan,
+    holder: &ns::Holder,
+    rootfs: &OwnedFd,
+    tree: OwnedFd,
+    volumes: Vec<(OwnedFd, String)>,
+    sync_fd: &OwnedFd,
+) -> ! {
+    let mut k = live::Live::new(plan, holder, rootfs, tree, volumes, sync_fd);
     let sw = stages::Switches {
         no_new_privs: plan.policy.no_new_privs,
         readonly_root: plan.policy.rootfs.readonly,
@@ -304,10 +341,19 @@ impl Drop for RawMode {
 
 /// Start the jail and wait for it: `jailctl run`.
 pub fn run(plan: &Plan) -> Result<i32, SpawnError> {
+    run_with(plan, |_| {})
+}
+
+/// [`run`], calling `started` once the payload runs (to report the pid and
+/// the Landlock status).
+pub fn run_with(plan: &Plan, started: impl FnOnce(&Running)) -> Result<i32, SpawnError> {
     let mut blocked = FORWARDED.to_vec();
     blocked.push(libc::SIGCHLD);
     let old = sys::block_signals(&blocked).map_err(io_step("block signals"))?;
-    let result = spawn(plan).and_then(|running| wait(&running));
+    let result = spawn(plan).and_then(|running| {
+        started(&running);
+        wait(&running)
+    });
     let _ = sys::set_signal_mask(&old);
     result
 }

@@ -49,6 +49,7 @@ pub trait Kernel {
     fn mount_dev(&mut self) -> StepResult;
     fn apply_masks(&mut self) -> StepResult;
     fn verify_masks(&mut self) -> StepResult;
+    fn mount_volumes(&mut self) -> StepResult;
     fn make_root_readonly(&mut self) -> StepResult;
     fn pivot_root(&mut self) -> StepResult;
     fn set_hostname(&mut self) -> StepResult;
@@ -83,10 +84,10 @@ pub fn setup_stage(k: &mut impl Kernel, sw: Switches) -> StepResult {
     k.mount_dev()?; // 6. tmpfs /dev: safe nodes, devpts, shm, mqueue
     k.apply_masks()?; // 7. /dev/null and empty tmpfs over masked paths; read-only paths
     k.verify_masks()?; // 7. check every mask through mountinfo and fstat
+    k.mount_volumes()?; // 8. policy volumes (bind, read-only, own idmap), targets resolved in the root
     if sw.readonly_root {
         k.make_root_readonly()?; // 5. the rootfs read-only, last so /dev etc. could be made
     }
-    // 8. policy volumes: the next issue.
     k.pivot_root()?; // 9. pivot_root(".", "."), detach the old root, chdir("/")
     k.set_hostname() // 9. hostname and domainname
 }
@@ -112,7 +113,7 @@ fn confine(k: &mut impl Kernel, sw: Switches) -> StepResult {
     if sw.no_new_privs {
         k.set_no_new_privs()?; // 13. PR_SET_NO_NEW_PRIVS
     }
-    k.apply_landlock()?; // 14. Landlock (next issue: no rules yet)
+    k.apply_landlock()?; // 14. Landlock: read-only/no-exec paths, TCP ports, scopes
     k.apply_seccomp()?; // 15. seccomp, while CAP_SYS_ADMIN is still effective
     k.set_ids()?; // 16. groups, gid, uid
     k.set_capabilities()?; // 16. root: inh = prm = eff = ambient = mask; lock ambient raise
@@ -174,6 +175,9 @@ mod tests {
         }
         fn verify_masks(&mut self) -> StepResult {
             self.call("verify", Step::VerifyMasks)
+        }
+        fn mount_volumes(&mut self) -> StepResult {
+            self.call("volumes", Step::Volumes)
         }
         fn make_root_readonly(&mut self) -> StepResult {
             self.call("readonly", Step::ReadonlyRoot)
@@ -264,6 +268,7 @@ mod tests {
                 "dev",
                 "masks",
                 "verify",
+                "volumes",
                 "readonly",
                 "pivot",
                 "hostname",
@@ -295,7 +300,7 @@ mod tests {
         // the user namespace (which locks them), and that before any
         // confinement; seccomp is installed while CAP_SYS_ADMIN is still
         // effective, i.e. before ids and capability sets change.
-        for m in ["rootfs", "proc", "sys", "dev", "masks", "verify", "readonly"] {
+        for m in ["rootfs", "proc", "sys", "dev", "masks", "verify", "volumes", "readonly"] {
             assert!(pos(m) < pos("pivot"), "{m} after pivot");
         }
         assert!(pos("pivot") < pos("userns+newns"));
