@@ -68,7 +68,10 @@ pub enum LandlockError {
     #[error("landlock: {0}")]
     Ruleset(#[from] landlock::RulesetError),
     #[error("landlock: open {path}: {source}")]
-    Path { path: String, source: landlock::PathFdError },
+    Path {
+        path: String,
+        source: landlock::PathFdError,
+    },
     #[error("landlock: read {path}: {source}")]
     ReadDir { path: String, source: std::io::Error },
     #[error("landlock: more than {MAX_RULES} path rules; restrict fewer or shallower paths")]
@@ -130,11 +133,16 @@ pub fn partition(
         let split = is_dir && ro.iter().chain(nx).any(|r| r != dir && r.starts_with(dir));
         if !split {
             let access = if is_dir { access } else { access & file_access };
-            rules.push(PathRule { path: dir.to_path_buf(), access });
+            rules.push(PathRule {
+                path: dir.to_path_buf(),
+                access,
+            });
             return Ok(());
         }
-        let entries =
-            list(dir).map_err(|source| LandlockError::ReadDir { path: dir.display().to_string(), source })?;
+        let entries = list(dir).map_err(|source| LandlockError::ReadDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
         for (name, child_is_dir) in entries {
             walk(&dir.join(name), child_is_dir, ro, nx, all, file_access, list, rules)?;
         }
@@ -206,15 +214,30 @@ pub fn apply(rules: &Rules) -> Result<Option<String>, LandlockError> {
     if !rules.skip_fs {
         let path_rules = partition(&rules.readonly, &rules.noexec, ABI_WANTED, &mut list_dir)?;
         for r in path_rules {
-            let fd = PathFd::new(&r.path).map_err(|source| LandlockError::Path { path: r.path.display().to_string(), source })?;
+            let fd = PathFd::new(&r.path).map_err(|source| LandlockError::Path {
+                path: r.path.display().to_string(),
+                source,
+            })?;
             created = created.add_rule(PathBeneath::new(fd, r.access))?;
         }
         // The safe device nodes and the console stay usable under a
         // read-only root.
         let dev_access = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev;
-        for dev in ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts"] {
+        for dev in [
+            "/dev/null",
+            "/dev/zero",
+            "/dev/full",
+            "/dev/random",
+            "/dev/urandom",
+            "/dev/tty",
+            "/dev/pts",
+        ] {
             if let Ok(fd) = PathFd::new(dev) {
-                let access = if dev == "/dev/pts" { dev_access } else { dev_access & AccessFs::from_file(ABI_WANTED) };
+                let access = if dev == "/dev/pts" {
+                    dev_access
+                } else {
+                    dev_access & AccessFs::from_file(ABI_WANTED)
+                };
                 created = created.add_rule(PathBeneath::new(fd, access))?;
             }
         }
@@ -237,7 +260,12 @@ mod tests {
     /// A fake tree: directory → entries.
     fn fake(tree: &[(&str, &[(&str, bool)])]) -> BTreeMap<PathBuf, Vec<(String, bool)>> {
         tree.iter()
-            .map(|(d, e)| (PathBuf::from(d), e.iter().map(|(n, isdir)| (n.to_string(), *isdir)).collect()))
+            .map(|(d, e)| {
+                (
+                    PathBuf::from(d),
+                    e.iter().map(|(n, isdir)| (n.to_string(), *isdir)).collect(),
+                )
+            })
             .collect()
     }
 
@@ -245,7 +273,13 @@ mod tests {
     fn no_restriction_is_one_rule_on_root() {
         let mut list = |_: &Path| -> std::io::Result<Vec<(String, bool)>> { panic!("no listing needed") };
         let rules = partition(&[], &[], ABI::V6, &mut list).unwrap();
-        assert_eq!(rules, vec![PathRule { path: "/".into(), access: AccessFs::from_all(ABI::V6) }]);
+        assert_eq!(
+            rules,
+            vec![PathRule {
+                path: "/".into(),
+                access: AccessFs::from_all(ABI::V6)
+            }]
+        );
     }
 
     #[test]
@@ -264,7 +298,10 @@ mod tests {
 
     #[test]
     fn nested_readonly_and_noexec() {
-        let tree = fake(&[("/", &[("tmp", true), ("dev", true)]), ("/dev", &[("shm", true), ("null", false)])]);
+        let tree = fake(&[
+            ("/", &[("tmp", true), ("dev", true)]),
+            ("/dev", &[("shm", true), ("null", false)]),
+        ]);
         let mut list = |d: &Path| Ok(tree[d].clone());
         let rules = partition(&["/".into()], &["/tmp".into(), "/dev/shm/".into()], ABI::V6, &mut list).unwrap();
         let by: BTreeMap<_, _> = rules.iter().map(|r| (r.path.to_str().unwrap(), r.access)).collect();

@@ -6,6 +6,7 @@
 
 pub mod capability;
 pub mod caps;
+pub mod exec;
 pub mod idmap;
 pub mod init;
 pub mod landlock;
@@ -13,9 +14,11 @@ pub mod mount;
 pub mod ns;
 pub mod plan;
 pub mod policy;
+pub mod reboot;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spawn;
+pub mod supervise;
 pub mod sync;
 pub mod sys;
 pub mod syscalls;

@@ -160,7 +160,10 @@ pub struct VolumeFlags {
 pub fn create_target(rootfs: BorrowedFd<'_>, target: &str, file: bool) -> Result<()> {
     let comps: Vec<&str> = target.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
     if comps.iter().any(|c| *c == "..") {
-        return Err(MountError::new(format!("{target}: `..` in a volume target"), io::Error::from_raw_os_error(libc::EINVAL)));
+        return Err(MountError::new(
+            format!("{target}: `..` in a volume target"),
+            io::Error::from_raw_os_error(libc::EINVAL),
+        ));
     }
     let mut cur = sys::openat(rootfs, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)
         .map_err(|e| MountError::new("open the rootfs", e))?;
@@ -168,16 +171,28 @@ pub fn create_target(rootfs: BorrowedFd<'_>, target: &str, file: bool) -> Result
         let last = i + 1 == comps.len();
         let name = cstr(comp)?;
         if last && file {
-            match sys::openat(cur.as_fd(), &name, libc::O_CREAT | libc::O_NOFOLLOW | libc::O_WRONLY, 0o644) {
+            match sys::openat(
+                cur.as_fd(),
+                &name,
+                libc::O_CREAT | libc::O_NOFOLLOW | libc::O_WRONLY,
+                0o644,
+            ) {
                 Ok(_) => return Ok(()),
                 // An existing directory or symlink is refused at attach.
-                Err(e) if e.raw_os_error() == Some(libc::EISDIR) || e.raw_os_error() == Some(libc::ELOOP) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EISDIR) || e.raw_os_error() == Some(libc::ELOOP) => {
+                    return Ok(());
+                }
                 Err(e) => return Err(MountError::new(format!("create {target}"), e)),
             }
         }
         sys::mkdirat(cur.as_fd(), &name, 0o755).map_err(|e| MountError::new(format!("mkdir {target}"), e))?;
-        cur = sys::openat(cur.as_fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
-            .map_err(|e| MountError::new(format!("open {target} (is a component a symlink?)"), e))?;
+        cur = sys::openat(
+            cur.as_fd(),
+            &name,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )
+        .map_err(|e| MountError::new(format!("open {target} (is a component a symlink?)"), e))?;
     }
     Ok(())
 }
@@ -185,8 +200,12 @@ pub fn create_target(rootfs: BorrowedFd<'_>, target: &str, file: bool) -> Result
 /// Parent: a detached clone of the host path `source` (no symlink in its
 /// path) with `flags`, idmapped through `userns` when given.
 pub fn clone_volume(source: &str, flags: VolumeFlags, userns: Option<BorrowedFd<'_>>) -> Result<(OwnedFd, bool)> {
-    let src = sys::openat2_cwd(&cstr(source)?, libc::O_PATH as u64, RESOLVE_STRICT)
-        .map_err(|e| MountError::new(format!("open volume source {source} (it must exist and have no symlink in its path)"), e))?;
+    let src = sys::openat2_cwd(&cstr(source)?, libc::O_PATH as u64, RESOLVE_STRICT).map_err(|e| {
+        MountError::new(
+            format!("open volume source {source} (it must exist and have no symlink in its path)"),
+            e,
+        )
+    })?;
     let st = sys::fstat(src.as_fd()).map_err(|e| MountError::new(format!("stat {source}"), e))?;
     let is_file = st.st_mode & libc::S_IFMT != libc::S_IFDIR;
     let tree = sys::clone_tree(src.as_fd(), false).map_err(|e| MountError::new(format!("clone {source}"), e))?;
@@ -203,8 +222,15 @@ pub fn clone_volume(source: &str, flags: VolumeFlags, userns: Option<BorrowedFd<
         }
     }
     if set != 0 {
-        sys::mount_setattr(tree.as_fd(), false, set, 0, userns)
-            .map_err(|e| MountError::new(format!("set flags{} on volume {source}", if userns.is_some() { " and idmap" } else { "" }), e))?;
+        sys::mount_setattr(tree.as_fd(), false, set, 0, userns).map_err(|e| {
+            MountError::new(
+                format!(
+                    "set flags{} on volume {source}",
+                    if userns.is_some() { " and idmap" } else { "" }
+                ),
+                e,
+            )
+        })?;
     }
     Ok((tree, is_file))
 }

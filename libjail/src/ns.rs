@@ -120,7 +120,9 @@ pub fn create_userns(uid_map: &IdMap, gid_map: &IdMap) -> Result<OwnedFd, NsErro
             std::fs::write(&path, map.to_proc()).map_err(|source| NsError::WriteMap { path, source })?;
         }
         let path = base.join("ns/user");
-        std::fs::File::open(&path).map(OwnedFd::from).map_err(|source| NsError::Open { path, source })
+        std::fs::File::open(&path)
+            .map(OwnedFd::from)
+            .map_err(|source| NsError::Open { path, source })
     })();
     drop(wr);
     sys::waitpid(pid, 0).map_err(NsError::Wait)?;

@@ -71,6 +71,10 @@ pub struct Plan {
     pub cap_last_cap: u8,
     /// stdio.
     pub console: Console,
+    /// Answer `reboot(2)` through a seccomp user notification whose
+    /// listener goes to the parent (the supervisor).
+    #[serde(default)]
+    pub intercept_reboot: bool,
 }
 
 /// Building the plan failed.
@@ -101,16 +105,28 @@ pub enum PlanError {
 /// The remap maps: jail root is host `r`, every other id itself (DESIGN §5,
 /// split around `r` so the extents do not overlap on the host side).
 fn remap(r: u32) -> IdMap {
-    let mut v = vec![IdMapEntry { inside: 0, outside: r, count: 1 }];
+    let mut v = vec![IdMapEntry {
+        inside: 0,
+        outside: r,
+        count: 1,
+    }];
     if r > 1 {
-        v.push(IdMapEntry { inside: 1, outside: 1, count: r - 1 });
+        v.push(IdMapEntry {
+            inside: 1,
+            outside: 1,
+            count: r - 1,
+        });
     }
     let after = u64::from(r) + 1;
     let end = u64::from(u32::MAX); // ids run to 4294967294
     if after < end {
         let count = u32::try_from(end - after).unwrap_or(0);
         let after = u32::try_from(after).unwrap_or(u32::MAX);
-        v.push(IdMapEntry { inside: after, outside: after, count });
+        v.push(IdMapEntry {
+            inside: after,
+            outside: after,
+            count,
+        });
     }
     IdMap(v)
 }
@@ -121,13 +137,26 @@ fn remap(r: u32) -> IdMap {
 fn volume_idmap(target: &str, map: &IdMap, jail: &IdMap) -> Result<IdMap, PlanError> {
     let mut out = Vec::new();
     for e in &map.0 {
-        let first = jail.to_host(e.inside).ok_or(PlanError::VolumeMap { target: target.into(), id: e.inside })?;
+        let first = jail.to_host(e.inside).ok_or(PlanError::VolumeMap {
+            target: target.into(),
+            id: e.inside,
+        })?;
         let last_in = e.inside + (e.count - 1);
-        let last = jail.to_host(last_in).ok_or(PlanError::VolumeMap { target: target.into(), id: last_in })?;
+        let last = jail.to_host(last_in).ok_or(PlanError::VolumeMap {
+            target: target.into(),
+            id: last_in,
+        })?;
         if u64::from(last) != u64::from(first) + u64::from(e.count) - 1 {
-            return Err(PlanError::VolumeMap { target: target.into(), id: last_in });
+            return Err(PlanError::VolumeMap {
+                target: target.into(),
+                id: last_in,
+            });
         }
-        out.push(IdMapEntry { inside: e.outside, outside: first, count: e.count });
+        out.push(IdMapEntry {
+            inside: e.outside,
+            outside: first,
+            count: e.count,
+        });
     }
     let m = IdMap(out);
     m.validate()?;
@@ -165,7 +194,11 @@ pub fn allowances(p: &Policy) -> seccomp::Allowances {
         ptrace: a.ptrace,
         chroot: a.chroot,
         mknod: a.mknod,
-        socket_families: a.socket_families.iter().filter_map(|f| policy::socket_family(f)).collect(),
+        socket_families: a
+            .socket_families
+            .iter()
+            .filter_map(|f| policy::socket_family(f))
+            .collect(),
     }
 }
 
@@ -185,9 +218,7 @@ impl Plan {
         }
         let (uid_map, gid_map, idmapped_rootfs) = match (policy.ids.mode, policy.ids.root) {
             (IdMode::Passthrough, RootMode::Passthrough) => (IdMap::passthrough(), IdMap::passthrough(), false),
-            (IdMode::Passthrough, RootMode::Remap) => {
-                (remap(policy.ids.remap_uid), remap(policy.ids.remap_uid), true)
-            }
+            (IdMode::Passthrough, RootMode::Remap) => (remap(policy.ids.remap_uid), remap(policy.ids.remap_uid), true),
             (IdMode::Isolated, _) => {
                 let base = id_base.ok_or(PlanError::NoIdBase)?;
                 (IdMap::isolated(base), IdMap::isolated(base), true)
@@ -195,11 +226,17 @@ impl Plan {
             (IdMode::Shifted, _) => {
                 // The tree is already chowned into BASE..BASE+65535: its
                 // root directory, owned by the jail's root, tells BASE.
-                let meta = std::fs::metadata(&rootfs)
-                    .map_err(|source| PlanError::StatRootfs { path: rootfs.clone(), source })?;
+                let meta = std::fs::metadata(&rootfs).map_err(|source| PlanError::StatRootfs {
+                    path: rootfs.clone(),
+                    source,
+                })?;
                 let (uid, gid) = (meta.uid(), meta.gid());
                 if uid == 0 || uid != gid || uid % 65536 != 0 || u64::from(uid) + 65536 > u64::from(u32::MAX) {
-                    return Err(PlanError::NotShifted { path: rootfs.clone(), uid, gid });
+                    return Err(PlanError::NotShifted {
+                        path: rootfs.clone(),
+                        uid,
+                        gid,
+                    });
                 }
                 (IdMap::isolated(uid), IdMap::isolated(uid), false)
             }
@@ -216,7 +253,10 @@ impl Plan {
             .iter()
             .map(|m| {
                 let idmap = match &m.map {
-                    Some(map) => Some((volume_idmap(&m.target, map, &uid_map)?, volume_idmap(&m.target, map, &gid_map)?)),
+                    Some(map) => Some((
+                        volume_idmap(&m.target, map, &uid_map)?,
+                        volume_idmap(&m.target, map, &gid_map)?,
+                    )),
                     None => None,
                 };
                 Ok(Volume {
@@ -252,6 +292,41 @@ impl Plan {
             seccomp,
             cap_last_cap,
             console,
+            intercept_reboot: false,
+        })
+    }
+}
+
+impl Plan {
+    /// The plan of a process joining a running jail (`jailctl exec`): only
+    /// the jail-stage parts matter (capabilities, seccomp, Landlock, rlimits,
+    /// user, environment); the tree and the namespaces exist already.
+    pub fn for_exec(name: &str, argv: Vec<String>, policy: Policy, console: Console) -> Result<Plan, PlanError> {
+        if argv.is_empty() {
+            return Err(PlanError::NoCommand);
+        }
+        let seccomp = seccomp::compile_with(&policy.seccomp.deny, &policy.seccomp.allow, &allowances(&policy))?;
+        let cap_last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .map_err(PlanError::CapLastCap)?
+            .trim()
+            .parse::<u8>()
+            .map_err(|e| PlanError::CapLastCap(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        Ok(Plan {
+            name: name.to_string(),
+            rootfs: PathBuf::from("/"),
+            argv,
+            caps: policy::effective_capabilities(&policy),
+            limit_userns: false,
+            landlock: landlock_rules(&policy),
+            volumes: Vec::new(),
+            policy,
+            uid_map: IdMap::passthrough(),
+            gid_map: IdMap::passthrough(),
+            idmapped_rootfs: false,
+            seccomp,
+            cap_last_cap,
+            console,
+            intercept_reboot: false,
         })
     }
 }
@@ -276,10 +351,27 @@ mod tests {
         let jail = IdMap::isolated(2_000_000_000);
         let vol: IdMap = IdMap(vec!["0:1000:1".parse().unwrap()]);
         let m = volume_idmap("/mnt/shared", &vol, &jail).unwrap();
-        assert_eq!(m.0, vec![IdMapEntry { inside: 1000, outside: 2_000_000_000, count: 1 }]);
+        assert_eq!(
+            m.0,
+            vec![IdMapEntry {
+                inside: 1000,
+                outside: 2_000_000_000,
+                count: 1
+            }]
+        );
         let vol: IdMap = IdMap(vec!["70000:1000:1".parse().unwrap()]);
-        assert!(volume_idmap("/mnt/shared", &vol, &jail).is_err(), "jail id 70000 is not mapped");
+        assert!(
+            volume_idmap("/mnt/shared", &vol, &jail).is_err(),
+            "jail id 70000 is not mapped"
+        );
         let pass = volume_idmap("/v", &IdMap(vec!["0:1000:1".parse().unwrap()]), &IdMap::passthrough()).unwrap();
-        assert_eq!(pass.0, vec![IdMapEntry { inside: 1000, outside: 0, count: 1 }]);
+        assert_eq!(
+            pass.0,
+            vec![IdMapEntry {
+                inside: 1000,
+                outside: 0,
+                count: 1
+            }]
+        );
     }
 }

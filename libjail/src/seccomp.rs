@@ -333,19 +333,33 @@ fn arg_rules_for(a: &Allowances) -> Vec<ArgRule> {
     if !a.nested_userns {
         rules.push(ArgRule {
             name: "clone",
-            refuse: vec![Refuse::FlagSet { arg: 0, flag: NEW_USER_NS }],
+            refuse: vec![Refuse::FlagSet {
+                arg: 0,
+                flag: NEW_USER_NS,
+            }],
             what: "when flags include CLONE_NEWUSER (a nested user namespace resets securebits and the bounding set)"
                 .into(),
         });
         rules.push(ArgRule {
             name: "unshare",
-            refuse: vec![Refuse::FlagSet { arg: 0, flag: NEW_USER_NS }],
+            refuse: vec![Refuse::FlagSet {
+                arg: 0,
+                flag: NEW_USER_NS,
+            }],
             what: "when flags include CLONE_NEWUSER".into(),
         });
     }
     let families: Vec<u64> = a.socket_families.iter().map(|&f| u64::from(f.unsigned_abs())).collect();
-    let names = a.socket_families.iter().map(|&f| family_name(f)).collect::<Vec<_>>().join(", ");
-    let mut socket = vec![Refuse::NoneOf { arg: 0, values: families.clone() }];
+    let names = a
+        .socket_families
+        .iter()
+        .map(|&f| family_name(f))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut socket = vec![Refuse::NoneOf {
+        arg: 0,
+        values: families.clone(),
+    }];
     let mut socket_what = format!("unless domain is one of {names}");
     if !a.raw_sockets {
         // Raw IP sockets (ping) and the old SOCK_PACKET; netlink sockets are
@@ -358,23 +372,40 @@ fn arg_rules_for(a: &Allowances) -> Vec<ArgRule> {
                 ]));
             }
         }
-        socket.push(Refuse::MaskedEq { arg: 0, mask: u64::from(u32::MAX), value: u64::from(libc::AF_PACKET.unsigned_abs()) });
+        socket.push(Refuse::MaskedEq {
+            arg: 0,
+            mask: u64::from(u32::MAX),
+            value: u64::from(libc::AF_PACKET.unsigned_abs()),
+        });
         socket_what.push_str(", and for raw inet/inet6 sockets and AF_PACKET (allow.raw_sockets is off)");
     }
-    rules.push(ArgRule { name: "socket", refuse: socket, what: socket_what });
+    rules.push(ArgRule {
+        name: "socket",
+        refuse: socket,
+        what: socket_what,
+    });
     rules.push(ArgRule {
         name: "socketpair",
-        refuse: vec![Refuse::NoneOf { arg: 0, values: families }],
+        refuse: vec![Refuse::NoneOf {
+            arg: 0,
+            values: families,
+        }],
         what: format!("unless domain is one of {names}"),
     });
     rules.push(ArgRule {
         name: "ioctl",
-        refuse: vec![Refuse::AnyOf { arg: 1, values: TTY_INJECT.to_vec() }],
+        refuse: vec![Refuse::AnyOf {
+            arg: 1,
+            values: TTY_INJECT.to_vec(),
+        }],
         what: "for TIOCSTI and TIOCLINUX (request compared on its low 32 bits, CVE-2019-10063)".into(),
     });
     rules.push(ArgRule {
         name: "personality",
-        refuse: vec![Refuse::NoneOf { arg: 0, values: ALLOWED_PERSONAS.to_vec() }],
+        refuse: vec![Refuse::NoneOf {
+            arg: 0,
+            values: ALLOWED_PERSONAS.to_vec(),
+        }],
         what: "unless persona is 0 (linux), UNAME26, ADDR_NO_RANDOMIZE, both, or 0xffffffff (query)".into(),
     });
     if !a.mknod {
@@ -382,8 +413,16 @@ fn arg_rules_for(a: &Allowances) -> Vec<ArgRule> {
             rules.push(ArgRule {
                 name,
                 refuse: vec![
-                    Refuse::MaskedEq { arg, mask: S_IFMT, value: u64::from(libc::S_IFCHR) },
-                    Refuse::MaskedEq { arg, mask: S_IFMT, value: u64::from(libc::S_IFBLK) },
+                    Refuse::MaskedEq {
+                        arg,
+                        mask: S_IFMT,
+                        value: u64::from(libc::S_IFCHR),
+                    },
+                    Refuse::MaskedEq {
+                        arg,
+                        mask: S_IFMT,
+                        value: u64::from(libc::S_IFBLK),
+                    },
                 ],
                 what: "for character and block devices (allow.mknod is off; FIFOs and sockets are fine)".into(),
             });
@@ -543,7 +582,11 @@ pub fn compile(deny: &[String], allow: &[String]) -> Result<SeccompFilters, Secc
 }
 
 /// [`compile`] with the rules of a policy's allowances.
-pub fn compile_with(deny: &[String], allow: &[String], allowances: &Allowances) -> Result<SeccompFilters, SeccompError> {
+pub fn compile_with(
+    deny: &[String],
+    allow: &[String],
+    allowances: &Allowances,
+) -> Result<SeccompFilters, SeccompError> {
     if !cfg!(target_arch = "x86_64") {
         return Err(SeccompError::UnsupportedArch(std::env::consts::ARCH));
     }
@@ -593,9 +636,11 @@ fn arg_rules(refuse: &[Refuse]) -> Result<Vec<SeccompRule>, BackendError> {
 
 fn refuse_rules(refuse: &Refuse) -> Result<Vec<SeccompRule>, BackendError> {
     match refuse {
-        &Refuse::MaskedEq { arg, mask, value } => {
-            Ok(vec![SeccompRule::new(vec![condition(arg, SeccompCmpOp::MaskedEq(mask), value)?])?])
-        }
+        &Refuse::MaskedEq { arg, mask, value } => Ok(vec![SeccompRule::new(vec![condition(
+            arg,
+            SeccompCmpOp::MaskedEq(mask),
+            value,
+        )?])?]),
         Refuse::AllMaskedEq(conds) => Ok(vec![SeccompRule::new(
             conds
                 .iter()
@@ -797,7 +842,10 @@ mod tests {
         for name in DEFAULT_DENY.iter().chain(ESSENTIAL) {
             assert!(syscalls::number(name).is_some(), "{name}");
         }
-        for rule in arg_rules_for(&Allowances { mknod: false, ..Allowances::base() }) {
+        for rule in arg_rules_for(&Allowances {
+            mknod: false,
+            ..Allowances::base()
+        }) {
             assert!(syscalls::number(rule.name).is_some(), "{}", rule.name);
         }
         // No table number collides with the x32 range.
@@ -998,23 +1046,50 @@ mod tests {
         };
         let f = compile_with(&[], &[], &strict).unwrap();
         let z = [0u64; 6];
-        for name in ["sethostname", "setdomainname", "shmget", "semop", "msgget", "ptrace", "chroot", "mount"] {
+        for name in [
+            "sethostname",
+            "setdomainname",
+            "shmget",
+            "semop",
+            "msgget",
+            "ptrace",
+            "chroot",
+            "mount",
+        ] {
             assert_eq!(native(&f, name, z), RET_EPERM, "{name} with every allowance off");
         }
         let sock = |af: i32, ty: i32| [u64::from(af.unsigned_abs()), u64::from(ty.unsigned_abs()), 0, 0, 0, 0];
         assert_eq!(native(&f, "socket", sock(libc::AF_UNIX, libc::SOCK_STREAM)), RET_ALLOW);
         assert_eq!(native(&f, "socket", sock(libc::AF_INET, libc::SOCK_STREAM)), RET_EPERM);
         assert_eq!(native(&f, "socket", sock(libc::AF_UNIX, libc::SOCK_RAW)), RET_ALLOW);
-        let f2 = compile_with(&[], &[], &Allowances { raw_sockets: false, ..Allowances::base() }).unwrap();
+        let f2 = compile_with(
+            &[],
+            &[],
+            &Allowances {
+                raw_sockets: false,
+                ..Allowances::base()
+            },
+        )
+        .unwrap();
         assert_eq!(native(&f2, "socket", sock(libc::AF_INET, libc::SOCK_RAW)), RET_EPERM);
-        assert_eq!(native(&f2, "socket", sock(libc::AF_INET6, libc::SOCK_RAW | libc::SOCK_CLOEXEC)), RET_EPERM);
+        assert_eq!(
+            native(&f2, "socket", sock(libc::AF_INET6, libc::SOCK_RAW | libc::SOCK_CLOEXEC)),
+            RET_EPERM
+        );
         assert_eq!(native(&f2, "socket", sock(libc::AF_INET, libc::SOCK_DGRAM)), RET_ALLOW);
-        assert_eq!(native(&f2, "socket", sock(libc::AF_NETLINK, libc::SOCK_RAW)), RET_ALLOW, "ip(8) needs it");
+        assert_eq!(
+            native(&f2, "socket", sock(libc::AF_NETLINK, libc::SOCK_RAW)),
+            RET_ALLOW,
+            "ip(8) needs it"
+        );
         let mknod = |mode: u32| [0, u64::from(mode), 0, 0, 0, 0];
         assert_eq!(native(&f, "mknod", mknod(libc::S_IFCHR | 0o600)), RET_EPERM);
         assert_eq!(native(&f, "mknod", mknod(libc::S_IFBLK | 0o600)), RET_EPERM);
         assert_eq!(native(&f, "mknod", mknod(libc::S_IFIFO | 0o600)), RET_ALLOW);
-        assert_eq!(native(&f, "mknodat", [0, 0, u64::from(libc::S_IFCHR), 0, 0, 0]), RET_EPERM);
+        assert_eq!(
+            native(&f, "mknodat", [0, 0, u64::from(libc::S_IFCHR), 0, 0, 0]),
+            RET_EPERM
+        );
 
         let open = Allowances {
             set_hostname: true,
@@ -1028,17 +1103,33 @@ mod tests {
             socket_families: vec![libc::AF_UNIX, libc::AF_INET, libc::AF_PACKET],
         };
         let f = compile_with(&[], &[], &open).unwrap();
-        for name in ["sethostname", "shmget", "ptrace", "chroot", "mount", "fsopen", "mount_setattr"] {
+        for name in [
+            "sethostname",
+            "shmget",
+            "ptrace",
+            "chroot",
+            "mount",
+            "fsopen",
+            "mount_setattr",
+        ] {
             assert_eq!(native(&f, name, z), RET_ALLOW, "{name} with every allowance on");
         }
         assert_eq!(native(&f, "pivot_root", z), RET_EPERM, "pivot_root stays denied");
         assert_eq!(native(&f, "socket", sock(libc::AF_INET, libc::SOCK_RAW)), RET_ALLOW);
         assert_eq!(native(&f, "socket", sock(libc::AF_PACKET, libc::SOCK_RAW)), RET_ALLOW);
-        assert_eq!(native(&f, "socket", sock(libc::AF_ALG, libc::SOCK_SEQPACKET)), RET_EPERM);
+        assert_eq!(
+            native(&f, "socket", sock(libc::AF_ALG, libc::SOCK_SEQPACKET)),
+            RET_EPERM
+        );
         let newuser = [u64::from(libc::CLONE_NEWUSER.unsigned_abs()), 0, 0, 0, 0, 0];
         assert_eq!(native(&f, "unshare", newuser), RET_ALLOW);
         let lines = describe_with(&[], &[], &strict);
-        assert!(lines.iter().any(|l| l == "sethostname: EPERM (allow.set_hostname is off)"), "{lines:#?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "sethostname: EPERM (allow.set_hostname is off)"),
+            "{lines:#?}"
+        );
     }
 
     // ---- the real kernel, in forked children

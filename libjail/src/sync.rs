@@ -94,6 +94,8 @@ pub enum ChildMsg {
     Ready { landlock: Option<String> },
     /// The master of the jail's console pty rides along (SCM_RIGHTS).
     Console,
+    /// The listener of the reboot filter rides along (SCM_RIGHTS).
+    Notify,
     /// A step failed: which, the errno, and what it was working on.
     SetupFailed { step: Step, errno: i32, detail: String },
     /// `execve` of the payload failed.

@@ -1,13 +1,19 @@
-//! jail-init: the fresh, single-threaded helper that runs one jail from a
-//! serialised plan (DESIGN §3). The threaded daemon never forks to set up a
-//! jail itself; it execs this helper with the plan on a descriptor.
+//! jail-init: the fresh, single-threaded helper that runs jails for the
+//! daemon (DESIGN §3). The threaded daemon never forks to set up a jail
+//! itself; it execs this helper.
 //!
-//! Usage: `jail-init --plan-fd N` or `jail-init --plan FILE`. The plan is
-//! the JSON form of `libjail::plan::Plan`. Exit status: the payload's own,
-//! 125 for a setup error, 126/127 when the command cannot be executed or
-//! found.
+//! - `jail-init --plan FILE` / `jail-init --plan-fd N`: run one jail from a
+//!   serialised `libjail::plan::Plan` (JSON) and wait for it. Exit status:
+//!   the payload's own, 125 for a setup error, 126/127 when the command
+//!   cannot be executed or found.
+//! - `jail-init supervise ...`: detach and supervise one jail for its whole
+//!   life (`libjail::supervise`): console, state file, restart policy,
+//!   reboot and poweroff, control socket.
 
 use std::io::Read;
+use std::path::PathBuf;
+
+use clap::Parser;
 
 fn read_plan(args: &[String]) -> Result<libjail::plan::Plan, String> {
     let text = match args {
@@ -28,24 +34,149 @@ fn read_plan(args: &[String]) -> Result<libjail::plan::Plan, String> {
         [flag, file] if flag == "--plan" => {
             std::fs::read_to_string(file).map_err(|e| format!("read plan {file}: {e}"))?
         }
-        _ => return Err("usage: jail-init --plan-fd N | --plan FILE".to_string()),
+        _ => return Err("usage: jail-init --plan-fd N | --plan FILE | supervise ...".to_string()),
     };
     serde_json::from_str(&text).map_err(|e| format!("parse plan: {e}"))
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = match read_plan(&args) {
-        Ok(plan) => match libjail::spawn::run(&plan) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("jail-init: {e}");
-                e.exit_code()
-            }
-        },
+/// Supervise one jail (started by jaild).
+#[derive(Debug, Parser)]
+#[command(name = "jail-init supervise")]
+struct Supervise {
+    /// The jail's name.
+    #[arg(long)]
+    name: String,
+    /// The jail's root directory.
+    #[arg(long)]
+    root: PathBuf,
+    /// The resolved policy (JSON of `libjail::policy::Policy`).
+    #[arg(long)]
+    policy_json: PathBuf,
+    /// The state file, written atomically at every change.
+    #[arg(long)]
+    state: PathBuf,
+    /// The console log (rotated past 4 MiB).
+    #[arg(long)]
+    console_log: PathBuf,
+    /// The control socket.
+    #[arg(long)]
+    control: PathBuf,
+    /// never, on-failure or always.
+    #[arg(long, default_value = "never")]
+    restart: libjail::supervise::RestartPolicy,
+    /// At most this many consecutive restarts (0: no limit).
+    #[arg(long, default_value_t = 5)]
+    restart_max: u32,
+    /// First back-off in milliseconds, doubled per consecutive restart.
+    #[arg(long, default_value_t = 100)]
+    restart_backoff_ms: u64,
+    /// The signal `stop` sends first.
+    #[arg(long, default_value_t = libc::SIGTERM)]
+    stop_signal: i32,
+    /// The id pool's lock directory (isolated jails).
+    #[arg(long)]
+    id_pool_dir: Option<PathBuf>,
+    /// The id pool as START:SLOTS.
+    #[arg(long)]
+    id_pool: Option<String>,
+    /// Stay in the foreground (for debugging).
+    #[arg(long)]
+    foreground: bool,
+    /// The jail's init command.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+fn supervise(args: Supervise) -> i32 {
+    let text = match std::fs::read_to_string(&args.policy_json) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("jail-init: read {}: {e}", args.policy_json.display());
+            return 125;
+        }
+    };
+    let policy: libjail::policy::Policy = match serde_json::from_str(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("jail-init: parse {}: {e}", args.policy_json.display());
+            return 125;
+        }
+    };
+    let mut pool = match libjail::idmap::IdPool::from_env() {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("jail-init: {e}");
-            125
+            return 125;
+        }
+    };
+    if let Some(dir) = args.id_pool_dir {
+        pool.dir = dir;
+    }
+    if let Some(range) = &args.id_pool {
+        let parsed = range
+            .split_once(':')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+        match parsed.map(|(start, slots)| libjail::idmap::IdPool::new(pool.dir.clone(), start, slots)) {
+            Some(Ok(p)) => pool = p,
+            _ => {
+                eprintln!("jail-init: --id-pool {range}: expected START:SLOTS");
+                return 125;
+            }
+        }
+    }
+    if !args.foreground {
+        // Detach: the caller (jaild) gets its exit status at once; we go on
+        // in our own session, re-parented away from the daemon.
+        match libjail::sys::clone_fork(0) {
+            Ok(Some(_)) => return 0,
+            Ok(None) => {
+                let _ = libjail::sys::setsid();
+            }
+            Err(e) => {
+                eprintln!("jail-init: fork: {e}");
+                return 125;
+            }
+        }
+    }
+    libjail::supervise::supervise(libjail::supervise::Options {
+        name: args.name,
+        root: args.root,
+        argv: args.command,
+        policy,
+        state: args.state,
+        console_log: args.console_log,
+        control: args.control,
+        restart: args.restart,
+        restart_max: args.restart_max,
+        restart_backoff: std::time::Duration::from_millis(args.restart_backoff_ms),
+        stop_signal: args.stop_signal,
+        id_pool: pool,
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = if args.first().map(String::as_str) == Some("supervise") {
+        match Supervise::try_parse_from(std::env::args().skip(1)) {
+            Ok(s) => supervise(s),
+            Err(e) => {
+                let _ = e.print();
+                if e.use_stderr() { 125 } else { 0 }
+            }
+        }
+    } else {
+        match read_plan(&args) {
+            Ok(plan) => match libjail::spawn::run(&plan) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("jail-init: {e}");
+                    e.exit_code()
+                }
+            },
+            Err(e) => {
+                eprintln!("jail-init: {e}");
+                125
+            }
         }
     };
     #[allow(clippy::exit)]

@@ -17,8 +17,10 @@ const SYNC_FD: RawFd = 3;
 /// The child side's state across steps.
 pub struct Live<'a> {
     plan: &'a Plan,
-    holder: &'a Holder,
-    rootfs: &'a OwnedFd,
+    holder: Option<&'a Holder>,
+    rootfs: Option<&'a OwnedFd>,
+    /// A pidfd of the running jail's init when joining it (`jailctl exec`).
+    join: Option<OwnedFd>,
     sync: RawFd,
     tree: Option<OwnedFd>,
     root: Option<OwnedFd>,
@@ -51,15 +53,47 @@ impl<'a> Live<'a> {
         Live {
             volumes,
             landlock: None,
+            join: None,
             plan,
-            holder,
-            rootfs,
+            holder: Some(holder),
+            rootfs: Some(rootfs),
             sync: sync.as_raw_fd(),
             tree: Some(tree),
             root: None,
             applied: Vec::new(),
             user: None,
         }
+    }
+
+    /// State for a process joining the running jail whose init `pidfd`
+    /// refers to.
+    pub fn joining_with(plan: &'a Plan, pidfd: OwnedFd, sync: &OwnedFd) -> Live<'a> {
+        Live {
+            plan,
+            holder: None,
+            rootfs: None,
+            join: Some(pidfd),
+            sync: sync.as_raw_fd(),
+            tree: None,
+            root: None,
+            applied: Vec::new(),
+            volumes: Vec::new(),
+            user: None,
+            landlock: None,
+        }
+    }
+
+    /// Whether this process joins a running jail.
+    pub fn joining(&self) -> bool {
+        self.join.is_some()
+    }
+
+    fn holder(&self, step: Step) -> Result<&'a Holder, StepError> {
+        self.holder.ok_or_else(|| StepError {
+            step,
+            errno: libc::EINVAL,
+            detail: "no holder namespaces".into(),
+        })
     }
 
     fn root(&self, step: Step) -> Result<std::os::fd::BorrowedFd<'_>, StepError> {
@@ -139,7 +173,7 @@ impl Kernel for Live<'_> {
     }
 
     fn join_holder_namespaces(&mut self) -> StepResult {
-        let h = self.holder;
+        let h = self.holder(Step::JoinNamespaces)?;
         sys::setns(h.net.as_fd(), libc::CLONE_NEWNET).map_err(io_err(Step::JoinNamespaces, "net"))?;
         sys::setns(h.uts.as_fd(), libc::CLONE_NEWUTS).map_err(io_err(Step::JoinNamespaces, "uts"))?;
         sys::setns(h.ipc.as_fd(), libc::CLONE_NEWIPC).map_err(io_err(Step::JoinNamespaces, "ipc"))?;
@@ -154,7 +188,12 @@ impl Kernel for Live<'_> {
             detail: "no rootfs clone".into(),
         })?;
         let path = self.plan.rootfs.to_string_lossy();
-        let root = mount::attach_rootfs(tree, &path, self.rootfs.as_fd()).map_err(|e| err(Step::BindRootfs, e))?;
+        let rootfs = self.rootfs.ok_or_else(|| StepError {
+            step: Step::BindRootfs,
+            errno: libc::EINVAL,
+            detail: "no rootfs".into(),
+        })?;
+        let root = mount::attach_rootfs(tree, &path, rootfs.as_fd()).map_err(|e| err(Step::BindRootfs, e))?;
         self.root = Some(root);
         Ok(())
     }
@@ -219,8 +258,20 @@ impl Kernel for Live<'_> {
     }
 
     fn enter_user_namespace(&mut self) -> StepResult {
-        sys::setns(self.holder.user.as_fd(), libc::CLONE_NEWUSER)
-            .map_err(io_err(Step::EnterUserNamespace, "setns user"))?;
+        if let Some(pidfd) = &self.join {
+            // Join every namespace of the running jail at once (the pid
+            // namespace was joined by the parent, for its children). The
+            // mount namespace is the jail's own: its mounts are locked.
+            let all = libc::CLONE_NEWUSER
+                | libc::CLONE_NEWNS
+                | libc::CLONE_NEWUTS
+                | libc::CLONE_NEWIPC
+                | libc::CLONE_NEWNET
+                | libc::CLONE_NEWCGROUP;
+            return sys::setns(pidfd.as_fd(), all).map_err(io_err(Step::EnterUserNamespace, "setns into the jail"));
+        }
+        let h = self.holder(Step::EnterUserNamespace)?;
+        sys::setns(h.user.as_fd(), libc::CLONE_NEWUSER).map_err(io_err(Step::EnterUserNamespace, "setns user"))?;
         sys::unshare(libc::CLONE_NEWNS).map_err(io_err(Step::EnterUserNamespace, "unshare mount"))
     }
 
@@ -248,6 +299,7 @@ impl Kernel for Live<'_> {
         // The descriptors we own are closed by close_range; forget them so
         // nothing closes a reused number later.
         std::mem::forget(self.root.take());
+        std::mem::forget(self.join.take());
         std::mem::forget(std::mem::take(&mut self.volumes));
         let first = u32::try_from(SYNC_FD + 1).unwrap_or(4);
         sys::close_range(first, u32::MAX).map_err(io_err(Step::CloseFds, "close_range"))
@@ -287,8 +339,7 @@ impl Kernel for Live<'_> {
     }
 
     fn drop_bounding_set(&mut self) -> StepResult {
-        caps::drop_bounding_set(self.plan.caps, self.plan.cap_last_cap)
-            .map_err(io_err(Step::BoundingSet, ""))
+        caps::drop_bounding_set(self.plan.caps, self.plan.cap_last_cap).map_err(io_err(Step::BoundingSet, ""))
     }
 
     fn set_no_new_privs(&mut self) -> StepResult {
@@ -298,8 +349,11 @@ impl Kernel for Live<'_> {
     }
 
     fn apply_landlock(&mut self) -> StepResult {
-        self.landlock = crate::landlock::apply(&self.plan.landlock)
-            .map_err(|e| StepError { step: Step::Landlock, errno: libc::EPERM, detail: e.to_string() })?;
+        self.landlock = crate::landlock::apply(&self.plan.landlock).map_err(|e| StepError {
+            step: Step::Landlock,
+            errno: libc::EPERM,
+            detail: e.to_string(),
+        })?;
         Ok(())
     }
 
@@ -308,7 +362,18 @@ impl Kernel for Live<'_> {
             step: Step::Seccomp,
             errno: libc::EINVAL,
             detail: e.to_string(),
-        })
+        })?;
+        if self.plan.intercept_reboot {
+            let listener = crate::reboot::install().map_err(io_err(Step::Seccomp, "reboot listener"))?;
+            sync::send_with_fd(sys::borrow_raw(self.sync), &ChildMsg::Notify, listener.as_fd()).map_err(|e| {
+                StepError {
+                    step: Step::Seccomp,
+                    errno: libc::EPIPE,
+                    detail: e.to_string(),
+                }
+            })?;
+        }
+        Ok(())
     }
 
     fn set_ids(&mut self) -> StepResult {
@@ -354,7 +419,13 @@ impl Kernel for Live<'_> {
     }
 
     fn send_ready(&mut self) -> StepResult {
-        sync::send(sys::borrow_raw(self.sync), &ChildMsg::Ready { landlock: self.landlock.clone() }).map_err(|e| StepError {
+        sync::send(
+            sys::borrow_raw(self.sync),
+            &ChildMsg::Ready {
+                landlock: self.landlock.clone(),
+            },
+        )
+        .map_err(|e| StepError {
             step: Step::Ready,
             errno: libc::EPIPE,
             detail: e.to_string(),

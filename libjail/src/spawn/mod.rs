@@ -33,6 +33,8 @@ pub enum SpawnError {
     Exec { path: String, errno: i32 },
     #[error("spawn: the jail's setup stage died before reporting ({0})")]
     Died(String),
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
 }
 
 fn exec_reason(errno: i32) -> String {
@@ -69,6 +71,8 @@ pub struct Running {
     pub pty: Option<OwnedFd>,
     /// The Landlock status in words (`None` when off).
     pub landlock: Option<String>,
+    /// The reboot filter's listener when the plan intercepts `reboot`.
+    pub notify: Option<OwnedFd>,
 }
 
 /// Signals the parent forwards to the jail (blocked while it runs).
@@ -122,16 +126,28 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
     drop(root);
     // 3. (cgroup placement and network: later issues) then Go
     sync::send(parent_sock.as_fd(), &ParentMsg::Go)?;
-    // 17. Ready (after the console's master with -t), or the step that failed
+    // 17. Ready, then the payload's exec
+    await_exec(&parent_sock, pid, plan.console)
+}
+
+/// Parent side of step 17, shared with `jailctl exec`: the console's
+/// master (with a pty), then `Ready` or the step that failed, then the
+/// socket closing on exec (close-on-exec) or `ExecFailed`.
+pub(crate) fn await_exec(parent_sock: &OwnedFd, pid: libc::pid_t, console: Console) -> Result<Running, SpawnError> {
     let mut pty = None;
+    let mut notify = None;
     let mut msg = sync::recv_with_fd::<ChildMsg>(parent_sock.as_fd());
-    if plan.console == Console::Pty
-        && let Ok(Some((ChildMsg::Console, Some(master)))) = msg
-    {
-        if let Ok(ws) = sys::window_size(0) {
-            let _ = sys::set_window_size(master.as_raw_fd(), &ws);
+    loop {
+        match msg {
+            Ok(Some((ChildMsg::Console, Some(master)))) if console == Console::Pty && pty.is_none() => {
+                if let Ok(ws) = sys::window_size(0) {
+                    let _ = sys::set_window_size(master.as_raw_fd(), &ws);
+                }
+                pty = Some(master);
+            }
+            Ok(Some((ChildMsg::Notify, Some(listener)))) if notify.is_none() => notify = Some(listener),
+            _ => break,
         }
-        pty = Some(master);
         msg = sync::recv_with_fd::<ChildMsg>(parent_sock.as_fd());
     }
     let landlock = match msg.map(|m| m.map(|(m, _)| m)) {
@@ -140,7 +156,9 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
             let err = match other {
                 Ok(Some(ChildMsg::SetupFailed { step, errno, detail })) => SpawnError::Setup { step, errno, detail },
                 Ok(Some(ChildMsg::ExecFailed { errno, path })) => SpawnError::Exec { path, errno },
-                Ok(Some(ChildMsg::Ready { .. } | ChildMsg::Console)) | Ok(None) => SpawnError::Died("no message".into()),
+                Ok(Some(ChildMsg::Ready { .. } | ChildMsg::Console | ChildMsg::Notify)) | Ok(None) => {
+                    SpawnError::Died("no message".into())
+                }
                 Err(e) => SpawnError::Sync(e),
             };
             let _ = sys::kill(pid, libc::SIGKILL);
@@ -148,8 +166,6 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
             return Err(err);
         }
     };
-    // 17. the payload's exec: the socket closes on success (close-on-exec),
-    // or an ExecFailed arrives
     match sync::recv::<ChildMsg>(parent_sock.as_fd())? {
         None => {}
         Some(ChildMsg::ExecFailed { errno, path }) => {
@@ -162,7 +178,12 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
             return Err(SpawnError::Died(format!("unexpected {other:?}")));
         }
     }
-    Ok(Running { pid, pty, landlock })
+    Ok(Running {
+        pid,
+        pty,
+        landlock,
+        notify,
+    })
 }
 
 /// Step 2 for volumes: each source cloned (through its own user namespace
@@ -174,8 +195,12 @@ fn prepare_volumes(plan: &Plan, rootfs: &OwnedFd) -> Result<Vec<(OwnedFd, String
             Some((uid, gid)) => Some(ns::create_userns(uid, gid)?),
             None => None,
         };
-        let flags =
-            crate::mount::VolumeFlags { readonly: v.readonly, nosuid: v.nosuid, nodev: v.nodev, noexec: v.noexec };
+        let flags = crate::mount::VolumeFlags {
+            readonly: v.readonly,
+            nosuid: v.nosuid,
+            nodev: v.nodev,
+            noexec: v.noexec,
+        };
         let mount_err = |e: crate::mount::MountError| SpawnError::Io {
             step: "prepare a volume",
             source: io::Error::new(e.source.kind(), format!("{}: {}", e.what, e.source)),
@@ -200,14 +225,23 @@ fn child(
     sync_fd: &OwnedFd,
 ) -> ! {
     let mut k = live::Live::new(plan, holder, rootfs, tree, volumes, sync_fd);
+    run_child(&mut k, plan)
+}
+
+/// Both stages in the child, or only the jail stage when joining.
+pub(crate) fn run_child(k: &mut live::Live<'_>, plan: &Plan) -> ! {
     let sw = stages::Switches {
         no_new_privs: plan.policy.no_new_privs,
         readonly_root: plan.policy.rootfs.readonly,
         init: plan.policy.init,
     };
-    let err = match stages::setup_stage(&mut k, sw) {
-        Ok(()) => stages::jail_stage(&mut k, sw),
-        Err(e) => e,
+    let err = if k.joining() {
+        stages::join_stage(k, sw)
+    } else {
+        match stages::setup_stage(k, sw) {
+            Ok(()) => stages::jail_stage(k, sw),
+            Err(e) => e,
+        }
     };
     if err.step == Step::Exec {
         // ExecFailed was sent by the exec step itself.

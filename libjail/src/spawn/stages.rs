@@ -102,6 +102,20 @@ pub fn jail_stage(k: &mut impl Kernel, sw: Switches) -> StepError {
     }
 }
 
+/// `jailctl exec`: the same jail stage for a process that joins a running
+/// jail (DESIGN §4: "the same steps 11–17"); `enter_user_namespace` joins
+/// the jail's namespaces instead of creating a mount namespace. There is no
+/// built-in init for an exec'd process.
+pub fn join_stage(k: &mut impl Kernel, sw: Switches) -> StepError {
+    jail_stage(
+        k,
+        Switches {
+            init: InitMode::None,
+            ..sw
+        },
+    )
+}
+
 fn confine(k: &mut impl Kernel, sw: Switches) -> StepResult {
     k.enter_user_namespace()?; // 10. setns(userns) + unshare(CLONE_NEWNS): mounts locked
     k.set_rlimits()?; // 11. rlimits

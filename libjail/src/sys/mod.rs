@@ -831,3 +831,9 @@ pub fn loopback_up() -> io::Result<()> {
     // SAFETY: `req` is a valid ifreq with the new flags.
     check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &raw const req) }.into()).map(drop)
 }
+
+/// `pidfd_open(pid, 0)`.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments; a fresh descriptor is returned.
+    owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) })
+}

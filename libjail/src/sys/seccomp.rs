@@ -193,3 +193,64 @@ mod tests {
         assert_eq!((pid, errno), (i64::from(std::process::id()), 0));
     }
 }
+
+/// Install `prog` with `SECCOMP_FILTER_FLAG_NEW_LISTENER`: the returned
+/// descriptor receives the user notifications the program asks for.
+pub fn install_listener(prog: &[libc::sock_filter]) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let len = match u16::try_from(prog.len()) {
+        Ok(len) if len > 0 => len,
+        _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    };
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // SAFETY: as in `install_filter`: `fprog` describes `len` valid
+    // instructions that outlive the call; the kernel copies them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::c_ulong::from(libc::SECCOMP_SET_MODE_FILTER),
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &raw const fprog,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = i32::try_from(rc).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel returned a fresh listener descriptor that we own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Receive one user notification: `(id, syscall number, arguments)`.
+pub fn notif_recv(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<(u64, i32, [u64; 6])> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero seccomp_notif is valid (and required by the ioctl).
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: `n` is a valid, writable seccomp_notif of the size the ioctl
+    // number encodes.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &raw mut n) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((n.id, n.data.nr, n.data.args))
+}
+
+/// Answer notification `id`: `error` 0 makes the call return `val`.
+pub fn notif_send(fd: std::os::fd::BorrowedFd<'_>, id: u64, val: i64, error: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let resp = libc::seccomp_notif_resp {
+        id,
+        val,
+        error,
+        flags: 0,
+    };
+    // SAFETY: `resp` is a valid seccomp_notif_resp for the ioctl.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &raw const resp) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
