@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_saphyr::{DuplicateKeyPolicy, MessageFormatter, Options, UserMessageFormatter};
@@ -45,31 +46,65 @@ fn split_hint(text: &str) -> (String, Option<String>) {
 ///
 /// Obtained from [`parse_layer`]; [`super::load`] stacks layers on the
 /// built-in defaults. Every field is `None` when the layer does not set it.
-#[derive(Debug, Default, Deserialize)]
+/// The doc comments of the fields are the descriptions of the JSON schema
+/// (`jailctl policy schema`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "jaild policy",
+    description = "A jaild policy file (format version 1): what a jail may do. Every field but `version` is \
+                   optional; unset fields come from the policy named by `extends`, else from the built-in \
+                   hardened default (policies/default.yaml documents every field and its default)."
+)]
 pub struct Layer {
+    /// Format version. Required in every policy file; only 1 exists.
+    #[schemars(required, with = "Version")]
     pub(super) version: Option<Version>,
+    /// What the policy is for and when to use it (shown by `jailctl policy list` and `explain`).
     pub(super) description: Option<String>,
+    /// A policy this one builds on: a shipped profile's name (default, hosting, sandbox) or a file path,
+    /// relative to this file's directory. Its fields come first; this file's fields override them.
     pub(super) extends: Option<Extends>,
+    /// How ids inside the jail map to ids on the host.
+    #[schemars(with = "Option<RawIds>")]
     pub(super) ids: Option<IdsLayer>,
+    /// The capability mask: the only capabilities the jail's root can ever hold, and only in the jail's own
+    /// user namespace. Applied in order: `allow` replaces the inherited mask, then `add` and `drop` apply.
     pub(super) capabilities: Option<CapsLayer>,
+    /// PR_SET_NO_NEW_PRIVS: no exec can gain privileges (breaks setuid programs such as su and sudo).
     pub(super) no_new_privs: Option<bool>,
+    /// Mount flags of the jail's root directory.
     pub(super) rootfs: Option<RootfsLayer>,
+    /// Extra masked and read-only paths under /proc (added to the mandatory ones).
     pub(super) proc: Option<ProcLayer>,
+    /// Extra masked and read-only paths under /sys (always mounted read-only).
     pub(super) sys: Option<SysLayer>,
+    /// Device nodes of the jail's /dev, bound from the host; replaces the inherited list.
     pub(super) devices: Option<Vec<Device>>,
+    /// Changes to the default seccomp deny list.
     pub(super) seccomp: Option<SeccompLayer>,
+    /// Resource limits (setrlimit) by name: an integer (soft = hard), `unlimited`, or {soft, hard}. Unset ones
+    /// are inherited from jaild.
     pub(super) rlimits: Option<BTreeMap<RlimitName, RlimitSpec>>,
+    /// The jail's hostname: 1 to 64 of A-Z a-z 0-9 . -, not starting with - or .
     pub(super) hostname: Option<HostName>,
+    /// The jail's NIS domain name, same rules as `hostname`.
     pub(super) domainname: Option<HostName>,
-    /// A `null` value removes an inherited variable.
+    /// The payload's environment. Layers merge by name; a null value removes an inherited variable.
     pub(super) env: Option<BTreeMap<EnvName, Option<EnvValue>>>,
+    /// The payload's working directory inside the jail (absolute).
     pub(super) workdir: Option<WorkDir>,
+    /// Who the payload runs as: root, a UID, UID:GID, or a user name from the jail's /etc/passwd.
     pub(super) user: Option<UserSpec>,
+    /// What runs as pid 1: `none` (the payload itself) or `builtin` (a tiny reaper that forwards signals).
     pub(super) init: Option<InitMode>,
+    /// Allowances: finer switches carved out of broad capabilities, named after FreeBSD's allow.* jail
+    /// parameters and enforced by seccomp. Everything is off by default but set_hostname.
     pub(super) allow: Option<AllowLayer>,
+    /// Landlock rules, applied last before seccomp.
     pub(super) landlock: Option<LandlockLayer>,
-    /// Replaces the inherited list entirely.
+    /// Volumes: bind mounts from the host into the jail, in order. A layer's list replaces the inherited one.
+    #[schemars(with = "Option<Vec<RawVolume>>")]
     pub(super) mounts: Option<Volumes>,
 }
 
@@ -282,13 +317,25 @@ pub(super) struct IdsLayer {
 }
 
 /// `ids:` as written, before the check that ties its fields together.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "Ids",
+    description = "How ids inside the jail map to ids on the host (DESIGN §5)."
+)]
 struct RawIds {
+    /// isolated (default): a private range of 65536 host ids leased per jail, the rootfs idmapped;
+    /// passthrough: uid N inside is uid N on the host, as a BSD jail; shifted: as isolated, the rootfs
+    /// chowned into the range by `jail-rootfs shift`; custom: the `map` below.
     mode: Option<IdMode>,
+    /// custom only: the uid map, extents "INSIDE:OUTSIDE:COUNT" (at most 340, no overlaps).
     map: Option<IdMapSpec>,
+    /// custom only: the gid map, same form; defaults to `map`.
     gid_map: Option<IdMapSpec>,
+    /// passthrough only: who the jail's root is on the host: passthrough (host uid 0) or remap (the
+    /// dedicated host uid `remap_uid`; the rootfs idmapped so root's files stay uid 0 on disk).
     root: Option<RootMode>,
+    /// The host uid of the jail's root with `root: remap`: no account's and no other jail's, 65536 or above.
     remap_uid: Option<RemapUid>,
 }
 
@@ -325,11 +372,11 @@ impl<'de> Deserialize<'de> for IdsLayer {
 
 /// `ids.remap_uid:` — a host uid for the jail's root: not 0, not
 /// `(uid_t)-1`, and above the 65536 ids a jail's users commonly have.
-struct RemapUid(u32);
+pub(super) struct RemapUid(u32);
 
 impl<'de> Deserialize<'de> for RemapUid {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let uid = u64::deserialize(d)?;
+        let uid = i64::deserialize(d)?;
         let hint = Some(format!(
             "pick a host uid that no account and no jail uses, such as the default {}",
             super::DEFAULT_REMAP_UID
@@ -358,7 +405,7 @@ impl<'de> Deserialize<'de> for RemapUid {
 pub(super) const MIN_REMAP_UID: u32 = 65536;
 
 /// A list of `INSIDE:OUTSIDE:COUNT` strings, checked as a whole.
-struct IdMapSpec(IdMap);
+pub(super) struct IdMapSpec(IdMap);
 
 impl<'de> Deserialize<'de> for IdMapSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -381,11 +428,15 @@ impl TryFrom<String> for EntryText {
 }
 
 /// `capabilities:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Capabilities")]
 pub(super) struct CapsLayer {
+    /// The mask, replacing the inherited one. Names as CHOWN or CAP_CHOWN, any case.
     pub(super) allow: Option<Vec<CapName>>,
+    /// Capabilities added to the mask.
     pub(super) add: Option<Vec<CapName>>,
+    /// Capabilities removed from the mask.
     pub(super) drop: Option<Vec<CapName>>,
 }
 
@@ -407,28 +458,39 @@ impl TryFrom<String> for CapName {
 }
 
 /// `rootfs:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Rootfs")]
 pub(super) struct RootfsLayer {
+    /// Mount the jail's root read-only (default false).
     pub(super) readonly: Option<bool>,
+    /// Ignore setuid/setgid bits (default true).
     pub(super) nosuid: Option<bool>,
+    /// Ignore device nodes (default true).
     pub(super) nodev: Option<bool>,
 }
 
 /// `proc:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Proc")]
 pub(super) struct ProcLayer {
+    /// Extra paths below /proc/ to hide; they add to the mandatory ones.
     pub(super) masked: Option<Vec<KernelPath<'p'>>>,
+    /// Extra paths below /proc/ to make read-only; they add to the mandatory ones.
     pub(super) readonly: Option<Vec<KernelPath<'p'>>>,
+    /// Keep /proc/sys/net writable: it belongs to the jail's own network namespace (default true).
     pub(super) sys_net_writable: Option<bool>,
 }
 
 /// `sys:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Sys")]
 pub(super) struct SysLayer {
+    /// Extra paths below /sys/ to hide; they add to the mandatory ones.
     pub(super) masked: Option<Vec<KernelPath<'s'>>>,
+    /// Extra paths below /sys/ to make read-only.
     pub(super) readonly: Option<Vec<KernelPath<'s'>>>,
 }
 
@@ -480,10 +542,13 @@ impl TryFrom<String> for Device {
 }
 
 /// `seccomp:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Seccomp")]
 pub(super) struct SeccompLayer {
+    /// Extra system calls to refuse with EPERM (x86_64 names).
     pub(super) deny: Option<Vec<SyscallName>>,
+    /// System calls to take off the default deny list.
     pub(super) allow: Option<Vec<SyscallName>>,
 }
 
@@ -739,18 +804,31 @@ impl TryFrom<String> for UserSpec {
 }
 
 /// `allow:` — every field optional, as in any layer.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Allow")]
 pub(super) struct AllowLayer {
+    /// sethostname/setdomainname in the jail's own UTS namespace (default true; grants SYS_ADMIN, narrowed
+    /// by seccomp).
     pub(super) set_hostname: Option<bool>,
+    /// mount(2) of the `mount_types`, umount and bind mounts inside the jail (default false). With Landlock
+    /// on, its file-system rules are then skipped.
     pub(super) mount: Option<bool>,
+    /// What `mount` may mount: types the kernel lets a user namespace mount (default [tmpfs]).
     pub(super) mount_types: Option<Vec<MountType>>,
+    /// SOCK_RAW and SOCK_PACKET sockets: ping, DHCP clients (default false; grants NET_RAW).
     pub(super) raw_sockets: Option<bool>,
+    /// System V IPC: shared memory, semaphores, message queues (default false).
     pub(super) sysvipc: Option<bool>,
+    /// User namespaces inside the jail (default false).
     pub(super) nested_userns: Option<bool>,
+    /// ptrace and process_vm_* between the jail's own processes (default false; grants SYS_PTRACE).
     pub(super) ptrace: Option<bool>,
+    /// chroot(2) (default false; without it SYS_CHROOT is removed from the mask).
     pub(super) chroot: Option<bool>,
+    /// mknod of what a user namespace may create at all: overlayfs whiteouts (default false; grants MKNOD).
     pub(super) mknod: Option<bool>,
+    /// The address families socket(2) may open (default [unix, inet, inet6, netlink]).
     pub(super) socket_families: Option<Vec<SocketFamily>>,
 }
 
@@ -777,7 +855,10 @@ impl TryFrom<String> for MountType {
             }
             _ => "",
         };
-        Err(hinted(format!("file-system type `{name}` cannot be allowed{why}"), Some(hint)))
+        Err(hinted(
+            format!("file-system type `{name}` cannot be allowed{why}"),
+            Some(hint),
+        ))
     }
 }
 
@@ -795,7 +876,10 @@ impl TryFrom<String> for SocketFamily {
         }
         // AF_INET, af_inet6, local, route: the usual other spellings.
         let lower = name.to_ascii_lowercase();
-        let bare = lower.strip_prefix("af_").or_else(|| lower.strip_prefix("pf_")).unwrap_or(&lower);
+        let bare = lower
+            .strip_prefix("af_")
+            .or_else(|| lower.strip_prefix("pf_"))
+            .unwrap_or(&lower);
         let alias = match bare {
             "local" | "file" => Some("unix"),
             "route" => Some("netlink"),
@@ -803,7 +887,8 @@ impl TryFrom<String> for SocketFamily {
         };
         let hint = match alias {
             Some(n) => Some(format!("write `{n}`")),
-            None => did_you_mean(bare, names()).or_else(|| Some(format!("families are {}", names().collect::<Vec<_>>().join(", ")))),
+            None => did_you_mean(bare, names())
+                .or_else(|| Some(format!("families are {}", names().collect::<Vec<_>>().join(", ")))),
         };
         Err(hinted(format!("unknown socket family `{name}`"), hint))
     }
@@ -816,19 +901,30 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-/// `landlock:`.
-#[derive(Debug, Default, Deserialize)]
+/// `landlock:`. In `tcp_bind` and `tcp_connect`, `null` (any port) is a
+/// value, not "unset".
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Landlock")]
 pub(super) struct LandlockLayer {
+    /// off, best_effort (apply what the kernel supports; the default) or required (refuse to start unless
+    /// every rule is enforced; cannot be combined with allow.mount).
     pub(super) mode: Option<LandlockMode>,
+    /// Absolute jail paths below which nothing may be written (reading and executing stay allowed).
+    #[schemars(with = "Option<Vec<JailPath>>")]
     pub(super) readonly: Option<PathList>,
+    /// Absolute jail paths below which nothing may be executed.
+    #[schemars(with = "Option<Vec<JailPath>>")]
     pub(super) noexec: Option<PathList>,
-    /// `null` (any port) is a value here, not "unset".
+    /// TCP ports the jail may bind (Landlock ABI 4): null for any (the default), a list for only those.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<Vec<u16>>")]
     pub(super) tcp_bind: Option<PortRule>,
-    /// `null` (any port) is a value here, not "unset".
+    /// TCP ports the jail may connect to (Landlock ABI 4): null for any (the default), a list for only those.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<Vec<u16>>")]
     pub(super) tcp_connect: Option<PortRule>,
+    /// IPC kept inside the jail (Landlock ABI 6; default both).
     pub(super) scopes: Option<Vec<LandlockScope>>,
 }
 
@@ -963,10 +1059,15 @@ impl TryFrom<String> for VolumeTarget {
                 Some("the jail's root is the rootfs; mount the volume on a directory in it".to_string()),
             ));
         }
-        if let Some(dir) = VOLUME_FORBIDDEN_TARGETS.iter().find(|&&dir| super::is_under(&path, dir)) {
+        if let Some(dir) = VOLUME_FORBIDDEN_TARGETS
+            .iter()
+            .find(|&&dir| super::is_under(&path, dir))
+        {
             return Err(hinted(
                 format!("volume target `{path}` is in {dir}"),
-                Some(format!("jaild builds the jail's {dir} itself; mount the volume elsewhere, e.g. /mnt")),
+                Some(format!(
+                    "jaild builds the jail's {dir} itself; mount the volume elsewhere, e.g. /mnt"
+                )),
             ));
         }
         Ok(VolumeTarget(path))
@@ -979,8 +1080,7 @@ pub(super) struct Volumes(pub(super) Vec<MountPolicy>);
 
 impl<'de> Deserialize<'de> for Volumes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        /// Reads the list one volume at a time, so that a repeated target
-        /// is reported at the volume that repeats it.
+        /// Reads the list one volume at a time.
         struct VolumesVisitor;
 
         impl<'de> Visitor<'de> for VolumesVisitor {
@@ -992,18 +1092,7 @@ impl<'de> Deserialize<'de> for Volumes {
 
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut volumes: Vec<MountPolicy> = Vec::new();
-                while let Some(Volume(volume)) = seq.next_element::<Volume>()? {
-                    if let Some(i) = volumes.iter().position(|v| v.target == volume.target) {
-                        return Err(de::Error::custom(hinted(
-                            format!(
-                                "volume {} has the same target `{}` as volume {}",
-                                volumes.len() + 1,
-                                volume.target,
-                                i + 1
-                            ),
-                            Some("each volume needs a target of its own".to_string()),
-                        )));
-                    }
+                while let Some(volume) = seq.next_element_seed(NextVolume { earlier: &volumes })? {
                     volumes.push(volume);
                 }
                 Ok(volumes)
@@ -1014,20 +1103,61 @@ impl<'de> Deserialize<'de> for Volumes {
     }
 }
 
+/// Reads the next volume of a list and checks its target against the
+/// `earlier` ones, so that a repeated target is reported at the volume that
+/// repeats it.
+struct NextVolume<'a> {
+    earlier: &'a [MountPolicy],
+}
+
+impl<'de> de::DeserializeSeed<'de> for NextVolume<'_> {
+    type Value = MountPolicy;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<MountPolicy, D::Error> {
+        let Volume(volume) = Volume::deserialize(d)?;
+        match self.earlier.iter().position(|v| v.target == volume.target) {
+            Some(i) => Err(de::Error::custom(hinted(
+                format!(
+                    "volume {} has the same target `{}` as volume {}",
+                    self.earlier.len() + 1,
+                    volume.target,
+                    i + 1
+                ),
+                Some("each volume needs a target of its own".to_string()),
+            ))),
+            None => Ok(volume),
+        }
+    }
+}
+
 /// One volume, defaults filled in.
 struct Volume(MountPolicy);
 
 /// One volume as written.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "Volume",
+    description = "A volume: a bind mount from the host into the jail. Targets must be unique."
+)]
 struct RawVolume {
+    /// Absolute host path.
     source: HostPath,
+    /// Absolute jail path, resolved inside the jail's root; not /, not in /proc, /sys or /dev.
     target: VolumeTarget,
+    /// Mount it read-only (default false).
     readonly: Option<bool>,
+    /// Ignore setuid/setgid bits (default true).
     nosuid: Option<bool>,
+    /// Ignore device nodes (default true).
     nodev: Option<bool>,
+    /// Refuse exec from it (default false).
     noexec: Option<bool>,
+    /// Create the target in the rootfs when missing: a directory, or an empty file for a file source
+    /// (default true).
     create: Option<bool>,
+    /// The volume's own id map, "JAIL_ID:HOST_ID:COUNT" extents: with ["0:1000:1"] the jail's root writes
+    /// there as host uid 1000.
     map: Option<IdMapSpec>,
 }
 

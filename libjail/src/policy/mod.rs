@@ -28,13 +28,25 @@
 //!   `allow` replaces the mask so far, then its `add` is added and its
 //!   `drop` removed; so `--set capabilities.allow=[...]` on top of anything
 //!   is exactly that list;
-//! - setting `ids.mode` to anything but `custom` discards inherited maps.
+//! - `allow` and `landlock` merge field by field; their lists
+//!   (`mount_types`, `socket_families`, `readonly`, `noexec`, `scopes`, the
+//!   port lists) are replaced, like any plain list; in `tcp_bind` and
+//!   `tcp_connect`, `null` is a value (any port), not "unset";
+//! - `mounts` (the volumes) is replaced as a whole;
+//! - setting `ids.mode` to anything but `custom` discards inherited maps,
+//!   and to anything but `passthrough` resets `ids.root` to `passthrough`.
+//!
+//! Checks across fields run on the result: `root: remap` needs
+//! `mode: passthrough`, and `landlock.mode: required` cannot be combined
+//! with `allow.mount: true`.
 //!
 //! The result is a [`Policy`], which serialises to JSON for the
 //! `jail-init` helper.
 
+pub mod explain;
 mod hint;
 mod layer;
+mod schema;
 mod set;
 #[cfg(test)]
 mod tests;
@@ -48,7 +60,9 @@ use serde::{Deserialize, Serialize};
 use crate::capability::CapMask;
 use crate::idmap::IdMap;
 
+pub use explain::explain;
 pub use layer::{Layer, parse_layer};
+pub use schema::{schema, schema_json};
 
 /// Files under `/proc` that every jail gets masked, whatever its policy.
 pub const MANDATORY_PROC_MASKED: &[&str] = &[
@@ -261,7 +275,7 @@ pub struct Policy {
 }
 
 /// How ids inside the jail map to host ids (DESIGN §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IdMode {
     /// `0 BASE 65536` with BASE leased from the id pool (the default).
@@ -305,7 +319,7 @@ pub struct IdsPolicy {
 }
 
 /// Who the jail's root is on the host in pass-through mode (DESIGN §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RootMode {
     /// Host uid 0, like every other id passed through.
@@ -354,7 +368,7 @@ pub struct AllowPolicy {
 }
 
 /// How Landlock is applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LandlockMode {
     /// No Landlock ruleset.
@@ -491,7 +505,7 @@ impl Rlimit {
 }
 
 /// What runs as pid 1 of the jail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InitMode {
     /// The payload itself is pid 1.
@@ -909,7 +923,8 @@ fn extend_unique(list: &mut Vec<String>, new: impl IntoIterator<Item = String>) 
 
 /// Whether `path` is `dir` or below it (both normalised and absolute).
 fn is_under(path: &str, dir: &str) -> bool {
-    path.strip_prefix(dir).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Stacks `layers` on the built-in defaults.

@@ -62,6 +62,12 @@ fn set_error(arg: &str) -> String {
     }
 }
 
+/// `text` with every run of white space made one space, so that checks do
+/// not depend on where [`explain`] wraps its lines.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The `policies/` directory of the source tree.
 fn policies_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
@@ -689,5 +695,860 @@ fn builtin_defaults_are_as_documented() {
     }
     for path in MANDATORY_SYS_MASKED {
         layer::KernelPath::<'s'>::try_from(path.to_string()).unwrap();
+    }
+}
+
+// ---- allowances -------------------------------------------------------------
+
+#[test]
+fn allowance_defaults_follow_freebsd() {
+    let allow = Policy::builtin().allow;
+    assert!(allow.set_hostname, "set_hostname is the one allowance on by default");
+    let others = [
+        allow.mount,
+        allow.raw_sockets,
+        allow.sysvipc,
+        allow.nested_userns,
+        allow.ptrace,
+        allow.chroot,
+        allow.mknod,
+    ];
+    assert!(others.iter().all(|&on| !on), "{allow:?}");
+    assert_eq!(allow.mount_types, ["tmpfs"]);
+    assert_eq!(allow.socket_families, ["unix", "inet", "inet6", "netlink"]);
+}
+
+#[test]
+fn allowances_merge_field_by_field() {
+    let dir = write_files(&[
+        (
+            "base.yaml",
+            "version: 1\nallow:\n  sysvipc: true\n  socket_families: [unix, inet, packet]\n",
+        ),
+        (
+            "p.yaml",
+            "version: 1\nextends: base.yaml\nallow: {ptrace: true, socket_families: [unix]}\n",
+        ),
+    ]);
+    let policy = load_source(
+        &PolicySource::File(dir.path().join("p.yaml")),
+        &sets(&["allow.mount=true", "allow.mount_types=[tmpfs, overlay, tmpfs]"]),
+    )
+    .unwrap();
+    let allow = &policy.allow;
+    assert!(allow.sysvipc && allow.ptrace && allow.mount && allow.set_hostname);
+    assert!(!allow.raw_sockets);
+    assert_eq!(allow.socket_families, ["unix"], "lists are replaced");
+    assert_eq!(allow.mount_types, ["tmpfs", "overlay"], "repeats are dropped");
+}
+
+#[test]
+fn bad_allowances_are_located() {
+    assert_parse_error(
+        "version: 1\nallow:\n  mount_types: [tmpfs, ext4]\n",
+        3,
+        24,
+        "file-system type `ext4` cannot be allowed",
+        Some("the kernel lets a user namespace mount only tmpfs, ramfs, devpts, mqueue, fuse, overlay, binder"),
+    );
+    assert_parse_error(
+        "version: 1\nallow:\n  mount_types:\n    - proc\n",
+        4,
+        7,
+        "file-system type `proc` cannot be allowed (a fresh one would bypass the jail's masks, so jaild never \
+         allows it)",
+        None,
+    );
+    assert_parse_error(
+        "version: 1\nallow: {mount_types: [overlayy]}\n",
+        2,
+        23,
+        "file-system type `overlayy` cannot be allowed",
+        Some("did you mean `overlay`?"),
+    );
+    assert_parse_error(
+        "version: 1\nallow:\n  socket_families: [unix, AF_INET6]\n",
+        3,
+        27,
+        "unknown socket family `AF_INET6`",
+        Some("write `inet6`"),
+    );
+    assert_parse_error(
+        "version: 1\nallow:\n  socket_families: [unix, route]\n",
+        3,
+        27,
+        "unknown socket family `route`",
+        Some("write `netlink`"),
+    );
+    assert_parse_error(
+        "version: 1\nallow:\n  socket_families: [bluetoth]\n",
+        3,
+        21,
+        "unknown socket family `bluetoth`",
+        Some("did you mean `bluetooth`?"),
+    );
+    assert_parse_error(
+        "version: 1\nallow:\n  raw_socket: true\n",
+        3,
+        3,
+        "unknown field `raw_socket`",
+        Some("did you mean `raw_sockets`?"),
+    );
+    assert_parse_error(
+        "version: 1\nallow:\n  ptrace: yes\n",
+        3,
+        11,
+        "invalid boolean (true or false expected)",
+        None,
+    );
+}
+
+#[test]
+fn socket_family_table_is_consistent() {
+    for (i, &(name, nr)) in SOCKET_FAMILIES.iter().enumerate() {
+        assert_eq!(socket_family(name), Some(nr));
+        assert!(
+            SOCKET_FAMILIES[..i].iter().all(|&(n, v)| n != name && v != nr),
+            "{name} ({nr}) is listed twice"
+        );
+    }
+    for name in [
+        "unix",
+        "inet",
+        "inet6",
+        "netlink",
+        "packet",
+        "alg",
+        "vsock",
+        "can",
+        "bluetooth",
+        "xdp",
+        "tipc",
+    ] {
+        assert!(socket_family(name).is_some(), "{name}");
+    }
+    assert_eq!(socket_family("packet"), Some(libc::AF_PACKET));
+    for name in DEFAULT_SOCKET_FAMILIES {
+        assert!(socket_family(name).is_some(), "{name}");
+    }
+}
+
+#[test]
+fn effective_capabilities_follow_the_allowances() {
+    let mask = |p: &Policy| effective_capabilities(p);
+    let builtin = Policy::builtin();
+    // The default: the mask, plus SYS_ADMIN for set_hostname, minus SYS_CHROOT.
+    let mut expected = builtin.capabilities.with(number("SYS_ADMIN").unwrap());
+    expected = expected.without(number("SYS_CHROOT").unwrap());
+    assert_eq!(mask(&builtin), expected);
+
+    let none = load(None, &sets(&["capabilities.allow=[]", "allow.set_hostname=false"])).unwrap();
+    assert_eq!(mask(&none), CapMask::EMPTY);
+
+    for (allowance, cap) in [
+        ("set_hostname", "SYS_ADMIN"),
+        ("mount", "SYS_ADMIN"),
+        ("raw_sockets", "NET_RAW"),
+        ("ptrace", "SYS_PTRACE"),
+        ("chroot", "SYS_CHROOT"),
+        ("mknod", "MKNOD"),
+    ] {
+        let policy = load(
+            None,
+            &sets(&[
+                "capabilities.allow=[]",
+                "allow.set_hostname=false",
+                &format!("allow.{allowance}=true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(mask(&policy), caps(&[cap]), "{allowance}");
+        assert_eq!(implied_capabilities(&policy.allow), [(allowance, number(cap).unwrap())]);
+    }
+    // chroot off takes SYS_CHROOT out even when the mask lists it.
+    let policy = load(
+        None,
+        &sets(&["capabilities.allow=[SYS_CHROOT, CHOWN]", "allow.set_hostname=false"]),
+    )
+    .unwrap();
+    assert_eq!(mask(&policy), caps(&["CHOWN"]));
+}
+
+// ---- Landlock -----------------------------------------------------------------
+
+#[test]
+fn landlock_defaults_and_merge() {
+    let l = Policy::builtin().landlock;
+    assert_eq!(l.mode, LandlockMode::BestEffort);
+    assert!(l.readonly.is_empty() && l.noexec.is_empty());
+    assert_eq!((l.tcp_bind, l.tcp_connect), (None, None));
+    assert_eq!(l.scopes, LANDLOCK_SCOPES);
+
+    let dir = write_files(&[
+        (
+            "base.yaml",
+            "version: 1\nlandlock:\n  mode: required\n  readonly: [/usr, /etc, /usr]\n  noexec: [/tmp]\n  \
+             tcp_bind: [80]\n  tcp_connect: [443, 53, 443]\n  scopes: [signal]\n",
+        ),
+        (
+            "p.yaml",
+            "version: 1\nextends: base.yaml\nlandlock:\n  tcp_bind: null\n  noexec: [/var/tmp]\n",
+        ),
+    ]);
+    let base = validate_file(&dir.path().join("base.yaml")).unwrap().landlock;
+    assert_eq!(base.mode, LandlockMode::Required);
+    assert_eq!(base.readonly, ["/usr", "/etc"]);
+    assert_eq!(base.tcp_bind, Some(vec![80]));
+    assert_eq!(base.tcp_connect, Some(vec![443, 53]));
+    assert_eq!(base.scopes, ["signal"]);
+
+    let l = validate_file(&dir.path().join("p.yaml")).unwrap().landlock;
+    assert_eq!(l.mode, LandlockMode::Required, "inherited");
+    assert_eq!(l.readonly, ["/usr", "/etc"], "inherited");
+    assert_eq!(l.noexec, ["/var/tmp"], "replaced");
+    assert_eq!(l.tcp_bind, None, "an explicit null lifts the inherited list");
+    assert_eq!(l.tcp_connect, Some(vec![443, 53]), "inherited");
+
+    let l = load(
+        None,
+        &sets(&["landlock.tcp_connect=[]", "landlock.mode=off", "landlock.scopes=[]"]),
+    )
+    .unwrap()
+    .landlock;
+    assert_eq!(l.tcp_connect, Some(vec![]), "the empty list allows no port");
+    assert_eq!(l.mode, LandlockMode::Off);
+    assert!(l.scopes.is_empty());
+    let l = load(Some("sandbox"), &sets(&["landlock.tcp_connect=null"]))
+        .unwrap()
+        .landlock;
+    assert_eq!(l.tcp_connect, None);
+}
+
+#[test]
+fn bad_landlock_values_are_located() {
+    assert_parse_error(
+        "version: 1\nlandlock:\n  mode: strict\n",
+        3,
+        9,
+        "unknown value `strict`",
+        Some("expected one of `off`, `best_effort`, `required`"),
+    );
+    assert_parse_error(
+        "version: 1\nlandlock:\n  readonly: [/usr, etc]\n",
+        3,
+        20,
+        "path `etc` is not absolute",
+        None,
+    );
+    assert_parse_error(
+        "version: 1\nlandlock:\n  noexec: [/tmp/../etc]\n",
+        3,
+        12,
+        "path `/tmp/../etc` is not normalised (no `//`, `.`, `..` or trailing `/` allowed)",
+        None,
+    );
+    assert_parse_error(
+        "version: 1\nlandlock:\n  noexec: [/tmp/]\n",
+        3,
+        12,
+        "path `/tmp/` is not normalised (no `//`, `.`, `..` or trailing `/` allowed)",
+        None,
+    );
+    assert_parse_error(
+        "version: 1\nlandlock:\n  tcp_bind: [80, 70000]\n",
+        3,
+        18,
+        "70000 is not a TCP port",
+        Some("ports are 0 to 65535"),
+    );
+    assert_parse_error(
+        "version: 1\nlandlock:\n  tcp_connect: [-1]\n",
+        3,
+        17,
+        "-1 is not a TCP port",
+        Some("ports are 0 to 65535"),
+    );
+    assert_parse_error(
+        "version: 1\nlandlock:\n  scopes: [signals]\n",
+        3,
+        12,
+        "unknown Landlock scope `signals`",
+        Some("did you mean `signal`?"),
+    );
+}
+
+#[test]
+fn landlock_required_and_mount_cannot_be_combined() {
+    let dir = write_files(&[(
+        "p.yaml",
+        "version: 1\nallow: {mount: true}\nlandlock: {mode: required}\n",
+    )]);
+    let err = validate_file(&dir.path().join("p.yaml")).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, PolicyError::Invalid { .. }), "{text}");
+    assert!(
+        text.starts_with(&format!("policy {}: ", dir.path().join("p.yaml").display())),
+        "{text}"
+    );
+    assert!(text.contains("Landlock forbids mount topology changes"), "{text}");
+    assert!(
+        text.contains("set landlock.mode: best_effort (the file-system rules are then skipped) or allow.mount: false"),
+        "{text}"
+    );
+}
+
+#[test]
+fn landlock_required_and_mount_from_the_command_line() {
+    let err = load(Some("sandbox"), &sets(&["allow.mount=true"])).unwrap_err();
+    assert!(matches!(err, PolicyError::BadSet { .. }), "{err}");
+    assert!(err.to_string().starts_with("--set allow.mount=true: "), "{err}");
+    // best_effort with mount allowed is fine: the file rules are skipped.
+    let policy = load(
+        Some("sandbox"),
+        &sets(&["allow.mount=true", "landlock.mode=best_effort"]),
+    )
+    .unwrap();
+    assert!(policy.allow.mount);
+    let text = flat(&explain(&policy));
+    assert!(text.contains("the file-system rules are skipped"), "{text}");
+    assert!(text.contains("(skipped: allow.mount is on)"), "{text}");
+}
+
+// ---- volumes ------------------------------------------------------------------
+
+#[test]
+fn volumes_get_their_defaults_and_replace_inherited_ones() {
+    assert!(Policy::builtin().mounts.is_empty());
+    let dir = write_files(&[
+        (
+            "base.yaml",
+            "version: 1\nmounts:\n  - source: /srv/shared\n    target: /mnt/shared\n    readonly: true\n    \
+             map: [\"0:1000:1\"]\n  - {source: /srv/a, target: /a, nosuid: false, nodev: false, noexec: true, \
+             create: false}\n",
+        ),
+        (
+            "p.yaml",
+            "version: 1\nextends: base.yaml\nmounts: [{source: /data, target: /var/lib/data}]\n",
+        ),
+    ]);
+    let base = validate_file(&dir.path().join("base.yaml")).unwrap().mounts;
+    assert_eq!(
+        base,
+        [
+            MountPolicy {
+                source: "/srv/shared".to_string(),
+                target: "/mnt/shared".to_string(),
+                readonly: true,
+                nosuid: true,
+                nodev: true,
+                noexec: false,
+                create: true,
+                map: Some(IdMap(vec![IdMapEntry {
+                    inside: 0,
+                    outside: 1000,
+                    count: 1,
+                }])),
+            },
+            MountPolicy {
+                source: "/srv/a".to_string(),
+                target: "/a".to_string(),
+                readonly: false,
+                nosuid: false,
+                nodev: false,
+                noexec: true,
+                create: false,
+                map: None,
+            },
+        ]
+    );
+    let mounts = validate_file(&dir.path().join("p.yaml")).unwrap().mounts;
+    assert_eq!(mounts.len(), 1, "a layer's list replaces the inherited one");
+    assert_eq!(
+        (mounts[0].source.as_str(), mounts[0].target.as_str()),
+        ("/data", "/var/lib/data")
+    );
+
+    let policy = load(None, &sets(&["mounts=[{source: /a, target: /b}]"])).unwrap();
+    assert_eq!(policy.mounts[0].target, "/b");
+    let policy = load_source(&PolicySource::File(dir.path().join("p.yaml")), &sets(&["mounts=[]"])).unwrap();
+    assert!(policy.mounts.is_empty());
+}
+
+#[test]
+fn bad_volumes_are_located() {
+    assert_parse_error(
+        "version: 1\nmounts:\n  - {source: srv, target: /mnt}\n",
+        3,
+        14,
+        "volume source `srv` is not absolute",
+        None,
+    );
+    assert_parse_error(
+        "version: 1\nmounts:\n  - {source: /srv/../etc, target: /mnt}\n",
+        3,
+        14,
+        "volume source `/srv/../etc` is not normalised (no `//`, `.`, `..` or trailing `/` allowed)",
+        None,
+    );
+    assert_parse_error(
+        "version: 1\nmounts:\n  - source: /srv\n    target: /\n",
+        4,
+        13,
+        "a volume cannot be mounted on the jail's `/`",
+        Some("the jail's root is the rootfs; mount the volume on a directory in it"),
+    );
+    for (dir, target) in [("/proc", "/proc"), ("/sys", "/sys/fs/cgroup"), ("/dev", "/dev/shm")] {
+        let yaml = format!("version: 1\nmounts:\n  - source: /srv\n    target: {target}\n");
+        assert_parse_error(
+            &yaml,
+            4,
+            13,
+            &format!("volume target `{target}` is in {dir}"),
+            Some(&format!(
+                "jaild builds the jail's {dir} itself; mount the volume elsewhere, e.g. /mnt"
+            )),
+        );
+    }
+    // Only the directories themselves: /devices or /system are fine.
+    parse_layer(
+        "version: 1\nmounts: [{source: /a, target: /devices}, {source: /b, target: /system}]\n",
+        "p",
+    )
+    .unwrap();
+    assert_parse_error(
+        "version: 1\nmounts:\n  - {source: /srv, target: mnt}\n",
+        3,
+        28,
+        "volume target `mnt` is not absolute",
+        None,
+    );
+    assert_parse_error(
+        "version: 1\nmounts:\n  - {source: /srv, target: /mnt, ro: true}\n",
+        3,
+        34,
+        "unknown field `ro`",
+        None,
+    );
+    assert_parse_error(
+        "version: 1\nmounts:\n  - {source: /srv, target: /mnt, map: [\"0:1000:1\", \"0:2000:1\"]}\n",
+        3,
+        39,
+        "id map extent 2 (0:2000:1) overlaps extent 1 (0:1000:1) inside the jail",
+        None,
+    );
+    // A missing target, and a repeated one, point at their volume.
+    let err = parse_layer("version: 1\nmounts:\n  - source: /srv\n", "p.yaml").unwrap_err();
+    assert!(err.to_string().contains("missing field `target`"), "{err}");
+    assert!(matches!(err, PolicyError::Parse { line: 3, .. }), "{err}");
+    let err = parse_layer(
+        "version: 1\nmounts:\n  - {source: /a, target: /mnt}\n  - {source: /b, target: /srv}\n  - {source: /c, \
+         target: /mnt}\n",
+        "p.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "policy p.yaml:5:5: volume 3 has the same target `/mnt` as volume 1 (each volume needs a target of its \
+         own)"
+    );
+}
+
+// ---- ids: remap, shifted -------------------------------------------------------
+
+#[test]
+fn root_remap_defaults_and_merge() {
+    let ids = Policy::builtin().ids;
+    assert_eq!(ids.root, RootMode::Passthrough);
+    assert_eq!(ids.remap_uid, DEFAULT_REMAP_UID);
+    assert_eq!(DEFAULT_REMAP_UID, 2_999_999_999);
+    // Outside the default id pool.
+    let pool_end = u64::from(crate::idmap::IdPool::DEFAULT_START)
+        + u64::from(crate::idmap::IdPool::DEFAULT_SLOTS) * u64::from(crate::idmap::SLOT_SIZE);
+    assert!(u64::from(DEFAULT_REMAP_UID) >= pool_end);
+
+    let policy = load(None, &sets(&["ids={mode: passthrough, root: remap}"])).unwrap();
+    assert_eq!(
+        (policy.ids.mode, policy.ids.root),
+        (IdMode::Passthrough, RootMode::Remap)
+    );
+    assert_eq!(policy.ids.remap_uid, DEFAULT_REMAP_UID);
+    let policy = load(
+        None,
+        &sets(&["ids.mode=passthrough", "ids.root=remap", "ids.remap_uid=3000000000"]),
+    )
+    .unwrap();
+    assert_eq!(policy.ids.root, RootMode::Remap);
+    assert_eq!(policy.ids.remap_uid, 3_000_000_000);
+    // Leaving pass-through resets root, as leaving custom drops the maps.
+    let policy = load(
+        None,
+        &sets(&["ids={mode: passthrough, root: remap}", "ids.mode=isolated"]),
+    )
+    .unwrap();
+    assert_eq!(
+        (policy.ids.mode, policy.ids.root),
+        (IdMode::Isolated, RootMode::Passthrough)
+    );
+    // Keeping pass-through keeps it.
+    let policy = load(
+        None,
+        &sets(&["ids={mode: passthrough, root: remap}", "ids.mode=passthrough"]),
+    )
+    .unwrap();
+    assert_eq!(policy.ids.root, RootMode::Remap);
+}
+
+#[test]
+fn root_remap_needs_passthrough() {
+    assert_parse_error(
+        "version: 1\nids:\n  mode: isolated\n  root: remap\n",
+        3,
+        3,
+        "`root: remap` is only used with `mode: passthrough`, not `isolated`",
+        Some(
+            "in isolated mode the jail's root is already an unprivileged host uid; drop `root`, or set `mode: \
+             passthrough`",
+        ),
+    );
+    // Across layers: the inherited mode is isolated.
+    let err = set_error("ids.root=remap");
+    assert!(
+        err.contains("`ids.root: remap` is only used with `ids.mode: passthrough`, but the mode is isolated"),
+        "{err}"
+    );
+    let dir = write_files(&[("p.yaml", "version: 1\nids: {root: remap}\n")]);
+    let err = validate_file(&dir.path().join("p.yaml")).unwrap_err();
+    assert!(matches!(err, PolicyError::Invalid { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("drop `root: remap`, or set `mode: passthrough`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_remap_uids_are_located() {
+    let hint = "pick a host uid that no account and no jail uses, such as the default 2999999999";
+    assert_parse_error(
+        "version: 1\nids:\n  remap_uid: 0\n",
+        3,
+        14,
+        "`remap_uid` 0 is host root, which `root: remap` exists to avoid",
+        Some(hint),
+    );
+    assert_parse_error(
+        "version: 1\nids:\n  remap_uid: 4294967295\n",
+        3,
+        14,
+        "`remap_uid` 4294967295 is not a valid uid (the largest is 4294967294)",
+        Some(hint),
+    );
+    assert_parse_error(
+        "version: 1\nids:\n  remap_uid: 1000\n",
+        3,
+        14,
+        "`remap_uid` 1000 is below 65536: it would also be one of the jail's own ids, passed through",
+        Some(hint),
+    );
+    assert_parse_error(
+        "version: 1\nids: {remap_uid: -5}\n",
+        2,
+        18,
+        "`remap_uid` -5 is not a valid uid (the largest is 4294967294)",
+        Some(hint),
+    );
+}
+
+#[test]
+fn shifted_mode_resolves() {
+    let policy = load(None, &sets(&["ids.mode=shifted"])).unwrap();
+    assert_eq!(policy.ids.mode, IdMode::Shifted);
+    assert_eq!(policy.ids.mode.to_string(), "shifted");
+    assert!(set_error("ids={mode: shifted, map: [\"0:1:1\"]}").contains("only used with `mode: custom`"));
+    assert!(set_error("ids={mode: shifted, root: remap}").contains("not `shifted`"));
+    // A volume may have its own map whatever the mode.
+    for mode in ["shifted", "custom", "isolated", "passthrough"] {
+        let mut args = vec![format!("ids.mode={mode}")];
+        if mode == "custom" {
+            args = vec!["ids={mode: custom, map: [\"0:100000:65536\"]}".to_string()];
+        }
+        args.push("mounts=[{source: /srv, target: /mnt, map: [\"0:1000:1\"]}]".to_string());
+        let policy = load(None, &args).unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert!(policy.mounts[0].map.is_some());
+    }
+}
+
+#[test]
+fn new_fields_round_trip_through_json() {
+    let policy = load(
+        Some("hosting"),
+        &sets(&[
+            "ids={mode: passthrough, root: remap}",
+            "mounts=[{source: /srv, target: /mnt, map: [\"0:1000:1\"]}]",
+            "landlock.tcp_connect=[443]",
+        ]),
+    )
+    .unwrap();
+    let json = serde_json::to_string(&policy).unwrap();
+    for needle in [
+        r#""root":"remap""#,
+        r#""remap_uid":2999999999"#,
+        r#""mode":"best_effort""#,
+        r#""tcp_bind":null"#,
+        r#""tcp_connect":[443]"#,
+        r#""socket_families":["unix","inet","inet6","netlink","packet"]"#,
+        r#""map":[{"inside":0,"outside":1000,"count":1}]"#,
+    ] {
+        assert!(json.contains(needle), "{needle} not in {json}");
+    }
+    assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), policy);
+}
+
+// ---- shipped profiles, explain, schema -------------------------------------------
+
+#[test]
+fn hosting_profile_is_vm_like() {
+    let p = load(Some("hosting"), &[]).unwrap();
+    assert_eq!(p.init, InitMode::Builtin);
+    assert!(!p.no_new_privs);
+    assert!(!p.rootfs.nosuid, "setuid su and ping must work");
+    assert!(p.allow.set_hostname && p.allow.sysvipc && p.allow.chroot && p.allow.raw_sockets);
+    assert!(!p.allow.mount && !p.allow.nested_userns && !p.allow.mknod);
+    assert_eq!(p.ids.mode, IdMode::Isolated);
+    assert_eq!(p.landlock.mode, LandlockMode::BestEffort);
+    assert!(p.landlock.readonly.is_empty() && p.landlock.noexec.is_empty());
+    assert_eq!((&p.landlock.tcp_bind, &p.landlock.tcp_connect), (&None, &None));
+    assert_eq!(p.landlock.scopes, LANDLOCK_SCOPES);
+    let effective = effective_capabilities(&p);
+    for cap in [
+        "NET_ADMIN",
+        "NET_RAW",
+        "SYS_CHROOT",
+        "KILL",
+        "SETUID",
+        "SYS_ADMIN",
+        "IPC_OWNER",
+    ] {
+        assert!(effective.contains(number(cap).unwrap()), "{cap}");
+    }
+    for cap in [
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "MKNOD",
+        "SYS_PTRACE",
+        "DAC_READ_SEARCH",
+        "SYS_BOOT",
+    ] {
+        assert!(!effective.contains(number(cap).unwrap()), "{cap}");
+    }
+}
+
+#[test]
+fn sandbox_profile_is_tight() {
+    let p = load(Some("sandbox"), &[]).unwrap();
+    assert!(p.no_new_privs);
+    assert!(p.rootfs.readonly && p.rootfs.nosuid && p.rootfs.nodev);
+    assert_eq!(p.capabilities, CapMask::EMPTY);
+    assert_eq!(effective_capabilities(&p), CapMask::EMPTY);
+    let a = &p.allow;
+    let all = [
+        a.set_hostname,
+        a.mount,
+        a.raw_sockets,
+        a.sysvipc,
+        a.nested_userns,
+        a.ptrace,
+        a.chroot,
+        a.mknod,
+    ];
+    assert!(all.iter().all(|&on| !on), "{a:?}");
+    assert_eq!(a.socket_families, ["unix"]);
+    assert_eq!(p.landlock.mode, LandlockMode::Required);
+    assert_eq!(p.landlock.readonly, ["/"]);
+    assert_eq!(p.landlock.noexec, ["/tmp", "/dev/shm"]);
+    assert_eq!(
+        (p.landlock.tcp_bind.as_deref(), p.landlock.tcp_connect.as_deref()),
+        (Some(&[][..]), Some(&[][..]))
+    );
+    assert!(!p.proc.sys_net_writable);
+}
+
+#[test]
+fn every_shipped_profile_explains_itself() {
+    for name in SHIPPED {
+        let policy = load(Some(name), &[]).unwrap();
+        let text = explain(&policy);
+        for heading in [
+            "Policy:",
+            "Ids: ",
+            "Capabilities",
+            "Allowances",
+            "Landlock: ",
+            "Paths:",
+            "Volumes:",
+            "System calls",
+            "Process:",
+        ] {
+            assert!(text.contains(heading), "{name}: no {heading:?} in\n{text}");
+        }
+        assert!(
+            text.lines()
+                .all(|l| l.chars().count() <= 100 || !l.trim().contains(' ')),
+            "{name}:\n{text}"
+        );
+        assert!(text.ends_with('\n') && !text.ends_with("\n\n"));
+    }
+}
+
+#[test]
+fn explain_says_what_each_id_mode_means_for_the_host() {
+    let text = flat(&explain(&load(None, &sets(&["ids.mode=passthrough"])).unwrap()));
+    for needle in [
+        "Ids: passthrough",
+        "IS host uid 0",
+        "sysctl files in /proc/sys",
+        "sysfs attributes",
+        "device nodes",
+        "keyrings",
+        "RLIMIT_NPROC",
+        "signals and ptrace from the host",
+        "mounts locked",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in\n{text}");
+    }
+    let text = flat(&explain(
+        &load(
+            None,
+            &sets(&["ids={mode: passthrough, root: remap, remap_uid: 3000000000}"]),
+        )
+        .unwrap(),
+    ));
+    assert!(text.contains("Ids: passthrough, root remapped"), "{text}");
+    assert!(text.contains("is the dedicated host uid and gid 3000000000"), "{text}");
+    assert!(text.contains("uid 0 on disk"), "{text}");
+    let text = explain(&Policy::builtin());
+    assert!(text.contains("Ids: isolated") && text.contains("65536"), "{text}");
+    let text = explain(&load(None, &sets(&["ids.mode=shifted"])).unwrap());
+    assert!(text.contains("jail-rootfs shift"), "{text}");
+    let text = flat(&explain(
+        &load(
+            None,
+            &sets(&["ids={mode: custom, map: [\"0:0:1\", \"1:100000:65535\"]}"]),
+        )
+        .unwrap(),
+    ));
+    assert!(
+        text.contains("uids 0:0:1, 1:100000:65535") && text.contains("Warning"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_lists_capabilities_allowances_and_volumes() {
+    let policy = load(
+        None,
+        &sets(&[
+            "allow.mount=true",
+            "landlock.mode=best_effort",
+            "landlock.readonly=[/usr]",
+            "ids.mode=passthrough",
+            "mounts=[{source: /srv, target: /mnt, map: [\"0:1000:1\"], nodev: false}]",
+        ]),
+    )
+    .unwrap();
+    let text = flat(&explain(&policy));
+    for needle in [
+        "added by allowances: SYS_ADMIN (allow.set_hostname)",
+        "removed: SYS_CHROOT",
+        "mount on the mount family reaches the kernel",
+        "seccomp cannot read the fstype string",
+        "/proc/kcore (mandatory)",
+        "/srv on /mnt (read-write, nosuid)",
+        "the jail's root writes as host uid 1000",
+        "Warning: without nodev",
+        "the file-system rules are skipped",
+        "- read-only (read and execute, never write) (skipped: allow.mount is on): /usr",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in\n{text}");
+    }
+    let policy = load(None, &sets(&["proc.masked=[/proc/cpuinfo]", "user=1000"])).unwrap();
+    let text = flat(&explain(&policy));
+    assert!(
+        text.contains("/proc/kallsyms (mandatory) and /proc/cpuinfo -"),
+        "{text}"
+    );
+    assert!(text.contains("runs as `1000`, a non-root user"), "{text}");
+}
+
+#[test]
+fn schema_file_is_current() {
+    let path = policies_dir().join("schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let generated = format!("{}\n", schema_json());
+    if committed != generated && std::env::var_os("JAILD_UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    assert!(
+        committed == generated,
+        "policies/schema.json is out of date: run `jailctl policy schema > policies/schema.json` (or this test \
+         with JAILD_UPDATE_SCHEMA=1)"
+    );
+}
+
+#[test]
+fn schema_describes_every_top_level_key() {
+    let schema = schema();
+    let properties = schema.get("properties").and_then(|p| p.as_object()).unwrap();
+    // Every key of the reference file is in the schema, and nothing else.
+    let default: serde_json::Value = {
+        let layer: BTreeMap<String, serde::de::IgnoredAny> = layer::from_yaml(shipped("default").unwrap()).unwrap();
+        serde_json::Value::Array(layer.keys().map(|k| serde_json::Value::String(k.clone())).collect())
+    };
+    let mut keys: Vec<&str> = properties.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut expected: Vec<&str> = default.as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    expected.push("extends");
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(
+        schema.get("additionalProperties"),
+        Some(&serde_json::Value::Bool(false))
+    );
+    assert_eq!(schema.get("required"), Some(&serde_json::json!(["version"])));
+    for (key, value) in properties {
+        assert!(value.get("description").is_some(), "{key} has no description");
+    }
+    // Nested structs are strict too, and the tables feed the enums.
+    let defs = schema.get("$defs").and_then(|d| d.as_object()).unwrap();
+    for name in [
+        "Allow",
+        "Landlock",
+        "Volume",
+        "Ids",
+        "Capabilities",
+        "Rootfs",
+        "Proc",
+        "Sys",
+        "Seccomp",
+    ] {
+        let def = defs.get(name).unwrap_or_else(|| panic!("no $defs/{name}"));
+        assert_eq!(
+            def.get("additionalProperties"),
+            Some(&serde_json::Value::Bool(false)),
+            "{name}"
+        );
+    }
+    assert_eq!(defs["Volume"]["required"], serde_json::json!(["source", "target"]));
+    let text = schema_json();
+    for family in [
+        "\"vsock\"",
+        "\"xdp\"",
+        "\"overlay\"",
+        "\"abstract_unix_socket\"",
+        "\"best_effort\"",
+        "\"shifted\"",
+    ] {
+        assert!(text.contains(family), "{family}");
     }
 }
