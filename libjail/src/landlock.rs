@@ -96,60 +96,67 @@ pub struct PathRule {
     pub access: BitFlags<AccessFs>,
 }
 
+/// Lists a directory: `(name, is_dir)` per entry.
+pub type Lister<'a> = dyn FnMut(&Path) -> std::io::Result<Vec<(String, bool)>> + 'a;
+
+/// The walk behind [`partition`].
+struct Walk<'a, 'b> {
+    ro: Vec<PathBuf>,
+    nx: Vec<PathBuf>,
+    all: BitFlags<AccessFs>,
+    write: BitFlags<AccessFs>,
+    file_access: BitFlags<AccessFs>,
+    list: &'a mut Lister<'b>,
+    rules: Vec<PathRule>,
+}
+
+impl Walk<'_, '_> {
+    fn visit(&mut self, dir: &Path, is_dir: bool) -> Result<(), LandlockError> {
+        if self.rules.len() >= MAX_RULES {
+            return Err(LandlockError::TooManyRules);
+        }
+        let mut access = self.all;
+        if self.ro.iter().any(|r| dir.starts_with(r)) {
+            access &= !self.write;
+        }
+        if self.nx.iter().any(|r| dir.starts_with(r)) {
+            access &= !BitFlags::from(AccessFs::Execute);
+        }
+        let split = is_dir && self.ro.iter().chain(&self.nx).any(|r| r != dir && r.starts_with(dir));
+        if !split {
+            let access = if is_dir { access } else { access & self.file_access };
+            self.rules.push(PathRule { path: dir.to_path_buf(), access });
+            return Ok(());
+        }
+        let entries =
+            (self.list)(dir).map_err(|source| LandlockError::ReadDir { path: dir.display().to_string(), source })?;
+        for (name, child_is_dir) in entries {
+            self.visit(&dir.join(name), child_is_dir)?;
+        }
+        Ok(())
+    }
+}
+
 /// The partition described in the module docs, for `abi`, reading
-/// directories through `list` (entries that are directories, and other
-/// entries, by name).
+/// directories through `list`.
 pub fn partition(
     readonly: &[String],
     noexec: &[String],
     abi: ABI,
-    list: &mut dyn FnMut(&Path) -> std::io::Result<Vec<(String, bool)>>,
+    list: &mut Lister<'_>,
 ) -> Result<Vec<PathRule>, LandlockError> {
-    let ro: Vec<PathBuf> = readonly.iter().map(|p| norm(p)).collect();
-    let nx: Vec<PathBuf> = noexec.iter().map(|p| norm(p)).collect();
     let all = AccessFs::from_all(abi);
-    let file_access = AccessFs::from_file(abi);
-    let mut rules = Vec::new();
-    fn walk(
-        dir: &Path,
-        is_dir: bool,
-        ro: &[PathBuf],
-        nx: &[PathBuf],
-        all: BitFlags<AccessFs>,
-        file_access: BitFlags<AccessFs>,
-        list: &mut dyn FnMut(&Path) -> std::io::Result<Vec<(String, bool)>>,
-        rules: &mut Vec<PathRule>,
-    ) -> Result<(), LandlockError> {
-        if rules.len() >= MAX_RULES {
-            return Err(LandlockError::TooManyRules);
-        }
-        let mut access = all;
-        if ro.iter().any(|r| dir.starts_with(r)) {
-            access &= !(AccessFs::from_write(ABI::V6) & all);
-        }
-        if nx.iter().any(|r| dir.starts_with(r)) {
-            access &= !BitFlags::from(AccessFs::Execute);
-        }
-        let split = is_dir && ro.iter().chain(nx).any(|r| r != dir && r.starts_with(dir));
-        if !split {
-            let access = if is_dir { access } else { access & file_access };
-            rules.push(PathRule {
-                path: dir.to_path_buf(),
-                access,
-            });
-            return Ok(());
-        }
-        let entries = list(dir).map_err(|source| LandlockError::ReadDir {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        for (name, child_is_dir) in entries {
-            walk(&dir.join(name), child_is_dir, ro, nx, all, file_access, list, rules)?;
-        }
-        Ok(())
-    }
-    walk(Path::new("/"), true, &ro, &nx, all, file_access, list, &mut rules)?;
-    Ok(rules)
+    let mut walk = Walk {
+        ro: readonly.iter().map(|p| norm(p)).collect(),
+        nx: noexec.iter().map(|p| norm(p)).collect(),
+        all,
+        write: AccessFs::from_write(abi) & all,
+        file_access: AccessFs::from_file(abi),
+        list,
+        rules: Vec::new(),
+    };
+    walk.visit(Path::new("/"), true)?;
+    Ok(walk.rules)
 }
 
 /// List a real directory: `(name, is_dir)`, symlinks skipped (a rule on a

@@ -159,7 +159,7 @@ pub struct VolumeFlags {
 /// underlying directory (not the idmapped clone), as host root.
 pub fn create_target(rootfs: BorrowedFd<'_>, target: &str, file: bool) -> Result<()> {
     let comps: Vec<&str> = target.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-    if comps.iter().any(|c| *c == "..") {
+    if comps.contains(&"..") {
         return Err(MountError::new(
             format!("{target}: `..` in a volume target"),
             io::Error::from_raw_os_error(libc::EINVAL),

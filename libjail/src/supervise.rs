@@ -412,7 +412,7 @@ impl Supervisor {
                     if n == 0 {
                         break;
                     }
-                    self.console_out(&buf[..n].to_vec());
+                    self.console_out(&buf[..n]);
                 }
                 // A pending stop or restart request wins over what the
                 // jail did meanwhile (a reboot, an exit).
@@ -474,16 +474,13 @@ impl Supervisor {
             if sys::poll(&mut fds, timeout).is_err() {
                 continue;
             }
-            if fds[0].revents != 0 {
-                if let Ok(sig) = sys::read_signalfd(sfd.as_fd())
-                    && sig != libc::SIGCHLD
-                {
-                    // SIGTERM to the supervisor stops the jail.
-                    if sig == libc::SIGTERM || sig == libc::SIGINT {
-                        let _ = sys::kill(running.pid, self.opts.stop_signal);
-                        deadline.get_or_insert((Instant::now() + Duration::from_secs(10), Vec::new(), false));
-                    }
-                }
+            if fds[0].revents != 0
+                && let Ok(sig) = sys::read_signalfd(sfd.as_fd())
+                && (sig == libc::SIGTERM || sig == libc::SIGINT)
+            {
+                // SIGTERM to the supervisor stops the jail.
+                let _ = sys::kill(running.pid, self.opts.stop_signal);
+                deadline.get_or_insert((Instant::now() + Duration::from_secs(10), Vec::new(), false));
             }
             if fds[1].revents != 0 {
                 match read_nb(master, &mut buf) {

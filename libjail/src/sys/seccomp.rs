@@ -162,38 +162,6 @@ pub(crate) fn raw_syscall(nr: i64, args: [u64; 6]) -> (i64, i32) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn in_child_reports_exit_codes_and_signals() {
-        assert_eq!(in_child(|| 7), 7);
-        assert_eq!(in_child(|| panic!("boom")), 101);
-        let code = in_child(|| {
-            nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).ok();
-            0
-        });
-        assert_eq!(code, 128 + libc::SIGKILL);
-    }
-
-    #[test]
-    fn empty_program_is_refused_before_the_call() {
-        let err = install_filter(&[]).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
-    }
-
-    #[test]
-    fn raw_syscall_reports_errno() {
-        assert_eq!(
-            raw_syscall(libc::SYS_close, [u64::MAX >> 33, 0, 0, 0, 0, 0]),
-            (-1, libc::EBADF)
-        );
-        let (pid, errno) = raw_syscall(libc::SYS_getpid, [0; 6]);
-        assert_eq!((pid, errno), (i64::from(std::process::id()), 0));
-    }
-}
-
 /// Install `prog` with `SECCOMP_FILTER_FLAG_NEW_LISTENER`: the returned
 /// descriptor receives the user notifications the program asks for.
 pub fn install_listener(prog: &[libc::sock_filter]) -> io::Result<std::os::fd::OwnedFd> {
@@ -253,4 +221,36 @@ pub fn notif_send(fd: std::os::fd::BorrowedFd<'_>, id: u64, val: i64, error: i32
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_child_reports_exit_codes_and_signals() {
+        assert_eq!(in_child(|| 7), 7);
+        assert_eq!(in_child(|| panic!("boom")), 101);
+        let code = in_child(|| {
+            nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL).ok();
+            0
+        });
+        assert_eq!(code, 128 + libc::SIGKILL);
+    }
+
+    #[test]
+    fn empty_program_is_refused_before_the_call() {
+        let err = install_filter(&[]).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn raw_syscall_reports_errno() {
+        assert_eq!(
+            raw_syscall(libc::SYS_close, [u64::MAX >> 33, 0, 0, 0, 0, 0]),
+            (-1, libc::EBADF)
+        );
+        let (pid, errno) = raw_syscall(libc::SYS_getpid, [0; 6]);
+        assert_eq!((pid, errno), (i64::from(std::process::id()), 0));
+    }
 }
