@@ -306,8 +306,20 @@ const PTRACE: &[&str] = &["ptrace", "process_vm_readv", "process_vm_writev"];
 const HOSTNAME: &[&str] = &["sethostname", "setdomainname"];
 
 const NEW_USER_NS: u64 = libc::CLONE_NEWUSER as u64;
-/// PER_LINUX, UNAME26, ADDR_NO_RANDOMIZE, both, and the query value.
-const ALLOWED_PERSONAS: &[u64] = &[0x0, 0x0008, 0x0002_0000, 0x0002_0008, 0xffff_ffff];
+/// PER_LINUX (0), PER_LINUX32 (0x8), each with UNAME26 (0x20000) and/or
+/// ADDR_NO_RANDOMIZE (0x40000, what `setarch -R` and gdb use), and the query
+/// value. READ_IMPLIES_EXEC, MMAP_PAGE_ZERO and the other flags stay refused.
+const ALLOWED_PERSONAS: &[u64] = &[
+    0x0,
+    0x0008,
+    0x0002_0000,
+    0x0002_0008,
+    0x0004_0000,
+    0x0004_0008,
+    0x0006_0000,
+    0x0006_0008,
+    0xffff_ffff,
+];
 const TTY_INJECT: &[u64] = &[libc::TIOCSTI, libc::TIOCLINUX];
 const SOCK_TYPE_MASK: u64 = 0xf;
 const S_IFMT: u64 = libc::S_IFMT as u64;
@@ -406,7 +418,9 @@ fn arg_rules_for(a: &Allowances) -> Vec<ArgRule> {
             arg: 0,
             values: ALLOWED_PERSONAS.to_vec(),
         }],
-        what: "unless persona is 0 (linux), UNAME26, ADDR_NO_RANDOMIZE, both, or 0xffffffff (query)".into(),
+        what: "unless persona is PER_LINUX or PER_LINUX32, optionally with UNAME26 and ADDR_NO_RANDOMIZE, or \
+               0xffffffff (query)"
+            .into(),
     });
     if !a.mknod {
         for (name, arg) in [("mknod", 1u8), ("mknodat", 2u8)] {
