@@ -72,9 +72,62 @@ pub enum RootfsError {
         stderr: String,
     },
 
+    /// An archive, layout or input file is malformed (not a hostile entry: those are skipped and
+    /// reported, never an error).
+    #[error("{task}: {}: {reason}", path.display())]
+    Invalid {
+        task: &'static str,
+        /// The file or directory that is malformed.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A blob of an OCI layout does not have the digest or size its descriptor names.
+    #[error("unpack: {}: {what} does not match its descriptor (expected {expected}, found {found})", path.display())]
+    DigestMismatch {
+        path: PathBuf,
+        /// "digest" or "size".
+        what: &'static str,
+        expected: String,
+        found: String,
+    },
+
+    /// A bad option value (an id range, an id mode, a source spec).
+    #[error("{task}: {reason}")]
+    Usage { task: &'static str, reason: String },
+
+    /// `shift` refused: the tree is already shifted, not shifted, or was shifted differently.
+    #[error("shift: {}: {reason}", path.display())]
+    Shift { path: PathBuf, reason: String },
+
+    /// A helper program (debootstrap, apt-get) failed.
+    #[error("{task}: {program} failed ({status}){}", tail_text(output))]
+    Command {
+        task: &'static str,
+        /// The command line, for the message.
+        program: String,
+        status: std::process::ExitStatus,
+        /// Its last lines of output.
+        output: Vec<String>,
+    },
+
     /// `busybox --list-full` printed a path that is not a plain relative path.
     #[error("busybox: {} --list-full printed an unsafe applet path {applet:?}", path.display())]
     BadApplet { path: PathBuf, applet: String },
+}
+
+/// The last lines of a helper's output, indented below the message (empty when there are none).
+fn tail_text(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("; its last output:");
+    for line in lines {
+        text.push_str("\n    ");
+        text.push_str(line);
+    }
+    text
 }
 
 /// An io error as a lower-case message without the "(os error N)" suffix.

@@ -49,66 +49,15 @@ impl Tree {
     /// Opens `path` as a rootfs root, creating it with `mode` (and missing ancestors 0700, owned
     /// by root) when absent. Returns the tree and whether the root was created.
     pub(crate) fn open(task: &'static str, path: &Path, mode: u32) -> Result<(Tree, bool), RootfsError> {
-        let root = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            let cwd = std::env::current_dir().map_err(|error| RootfsError::Io {
-                task,
-                step: "resolve",
-                path: path.to_path_buf(),
-                error,
-            })?;
-            cwd.join(path)
-        };
-        let io_err = |step, at: &Path, error| RootfsError::Io {
-            task,
-            step,
-            path: at.to_path_buf(),
-            error,
-        };
-
-        let mut fd = rustix::fs::openat(CWD, "/", DIR_FLAGS, Mode::empty())
-            .map_err(|e| io_err("open", Path::new("/"), e.into()))?;
-        let mut walked = PathBuf::from("/");
-        let mut created = false;
-        let components: Vec<Component> = root.components().collect();
-        for (i, component) in components.iter().enumerate() {
-            let last = i + 1 == components.len();
-            match component {
-                Component::RootDir | Component::CurDir | Component::Prefix(_) => continue,
-                Component::ParentDir => {
-                    walked.push("..");
-                    fd = rustix::fs::openat(&fd, "..", DIR_FLAGS, Mode::empty())
-                        .map_err(|e| io_err("open", &walked, e.into()))?;
-                    created = false;
-                }
-                Component::Normal(name) => {
-                    walked.push(name);
-                    let mode = if last { mode } else { ANCESTOR_MODE };
-                    let (next, made) = open_component(fd.as_fd(), name, Some(mode)).map_err(|fail| match fail {
-                        Fail::Io(step, error) => io_err(step, &walked, error),
-                        Fail::Symlink => RootfsError::SymlinkInPath {
-                            task,
-                            path: root.clone(),
-                            symlink: walked.clone(),
-                        },
-                    })?;
-                    fd = next;
-                    created = made;
-                }
-            }
-        }
-
-        // Never build over the host's own root, however the path spells it.
-        let here = rustix::fs::fstat(&fd).map_err(|e| io_err("stat", &root, e.into()))?;
-        let host = rustix::fs::stat("/").map_err(|e| io_err("stat", Path::new("/"), e.into()))?;
-        if (here.st_dev, here.st_ino) == (host.st_dev, host.st_ino) {
-            return Err(RootfsError::HostRoot { task, path: root });
-        }
-
+        let (fd, root, created) = open_root(task, path, mode)?;
         let mut dirs = HashMap::new();
         dirs.insert(PathBuf::new(), fd);
         Ok((Tree { task, root, dirs }, created))
+    }
+
+    /// The fd of the root directory.
+    pub(crate) fn root_fd(&self) -> BorrowedFd<'_> {
+        self.fd(Path::new(""))
     }
 
     /// The absolute path of `rel`, for messages.
@@ -139,9 +88,9 @@ impl Tree {
     pub(crate) fn set_dir(&mut self, rel: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), RootfsError> {
         self.ensure_dir(rel)?;
         let fd = self.fd(rel);
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(|e| self.io("chmod", rel, e.into()))?;
         rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
-            .map_err(|e| self.io("chown", rel, e.into()))
+            .map_err(|e| self.io("chown", rel, e.into()))?;
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(|e| self.io("chmod", rel, e.into()))
     }
 
     /// Writes a regular file at `rel` from `contents`, replacing a file or link that is there.
@@ -161,9 +110,10 @@ impl Tree {
             .map_err(|e| self.io("create", rel, e.into()))?;
         let mut file = File::from(fd);
         let bytes = io::copy(contents, &mut file).map_err(|e| self.io("write", rel, e))?;
-        rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(|e| self.io("chmod", rel, e.into()))?;
+        // Owner first: chown clears the setuid and setgid bits that chmod then sets.
         rustix::fs::fchown(&file, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
             .map_err(|e| self.io("chown", rel, e.into()))?;
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(|e| self.io("chmod", rel, e.into()))?;
         Ok(bytes)
     }
 
@@ -242,6 +192,70 @@ impl Tree {
             error,
         }
     }
+}
+
+/// Opens (or creates with `mode`, missing ancestors 0700 root-owned) directory `path` one
+/// component at a time without following a symlink, and refuses the host's root directory.
+/// Returns the fd, the absolute path and whether the directory was created.
+pub(crate) fn open_root(task: &'static str, path: &Path, mode: u32) -> Result<(OwnedFd, PathBuf, bool), RootfsError> {
+    let root = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        let cwd = std::env::current_dir().map_err(|error| RootfsError::Io {
+            task,
+            step: "resolve",
+            path: path.to_path_buf(),
+            error,
+        })?;
+        cwd.join(path)
+    };
+    let io_err = |step, at: &Path, error| RootfsError::Io {
+        task,
+        step,
+        path: at.to_path_buf(),
+        error,
+    };
+
+    let mut fd =
+        rustix::fs::openat(CWD, "/", DIR_FLAGS, Mode::empty()).map_err(|e| io_err("open", Path::new("/"), e.into()))?;
+    let mut walked = PathBuf::from("/");
+    let mut created = false;
+    let components: Vec<Component> = root.components().collect();
+    for (i, component) in components.iter().enumerate() {
+        let last = i + 1 == components.len();
+        match component {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => continue,
+            Component::ParentDir => {
+                walked.push("..");
+                fd = rustix::fs::openat(&fd, "..", DIR_FLAGS, Mode::empty())
+                    .map_err(|e| io_err("open", &walked, e.into()))?;
+                created = false;
+            }
+            Component::Normal(name) => {
+                walked.push(name);
+                let mode = if last { mode } else { ANCESTOR_MODE };
+                let (next, made) = open_component(fd.as_fd(), name, Some(mode)).map_err(|fail| match fail {
+                    Fail::Io(step, error) => io_err(step, &walked, error),
+                    Fail::Symlink => RootfsError::SymlinkInPath {
+                        task,
+                        path: root.clone(),
+                        symlink: walked.clone(),
+                    },
+                })?;
+                fd = next;
+                created = made;
+            }
+        }
+    }
+
+    // Never build over the host's own root, however the path spells it.
+    let here = rustix::fs::fstat(&fd).map_err(|e| io_err("stat", &root, e.into()))?;
+    let host = rustix::fs::stat("/").map_err(|e| io_err("stat", Path::new("/"), e.into()))?;
+    if (here.st_dev, here.st_ino) == (host.st_dev, host.st_ino) {
+        return Err(RootfsError::HostRoot { task, path: root });
+    }
+
+    Ok((fd, root, created))
 }
 
 /// The parent of a relative path (`""` for a top-level entry).
