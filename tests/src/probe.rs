@@ -5,6 +5,8 @@
 //! when it failed as it should, `ESCAPED <attempt>: <detail>` when it worked, and `NOTE ...` for
 //! context — and exits 0 iff nothing escaped, 1 otherwise, 2 on a usage error. `status` prints the
 //! process's confinement as JSON; `caps-admin` prints `ALLOWED`/`DENIED` lines and always exits 0.
+//! `sockets` and `personality` add `ALLOWED`/`DENIED` lines to their `BLOCKED` ones: the controls
+//! (what a jail keeps), which must work for the test to pass.
 //!
 //! Nothing here does real harm when an attack works: sysctls are written back with the value just
 //! read, sysrq-trigger is opened but never written, module and kexec calls carry invalid images or
@@ -22,8 +24,12 @@ mod mounts;
 mod procfs;
 #[path = "probe/report.rs"]
 mod report;
+#[path = "probe/runtime.rs"]
+mod runtime;
 #[path = "probe/status.rs"]
 mod status;
+#[path = "probe/surface.rs"]
+mod surface;
 #[path = "probe/sys.rs"]
 mod sys;
 #[path = "probe/tty.rs"]
@@ -44,7 +50,12 @@ const USAGE: &str = "usage: jail-probe SUBCOMMAND [ARG]
   chroot-escape [MARKER]  chroot-in-chroot escape; MARKER is a host path that must stay invisible
   userns                  unshare/clone/clone3 with CLONE_NEWUSER
   loopback PORT           TCP connect to 127.0.0.1:PORT and [::1]:PORT
-  caps-admin              ALLOWED/DENIED: sethostname, bring up lo, mount a tmpfs";
+  caps-admin              ALLOWED/DENIED: sethostname, bring up lo, mount a tmpfs
+  sockets                 socket families beyond unix/inet/inet6/netlink (AF_ALG, AF_PACKET, ...)
+                          refused with EPERM; ALLOWED lines for those four
+  personality             personas beyond the default refused; ALLOWED lines for the kept ones
+  runtime-exe             /proc/1/exe, environ, mem, fds, ptrace of the runtime's reaper (--init)
+  host-signals [HOSTPID]  kill(pid, 0) reaches only jail processes; HOSTPID (a host pid) is ESRCH";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -68,6 +79,14 @@ fn main() {
             _ => usage("loopback needs a PORT"),
         },
         Some("caps-admin") => mounts::caps_admin(),
+        Some("sockets") => surface::sockets(),
+        Some("personality") => surface::personality(),
+        Some("runtime-exe") => runtime::runtime_exe(),
+        Some("host-signals") => match arg.map(str::parse::<i32>) {
+            None => runtime::host_signals(None),
+            Some(Ok(pid)) if pid > 0 => runtime::host_signals(Some(pid)),
+            Some(_) => usage("host-signals: HOSTPID must be a positive pid"),
+        },
         Some(other) => usage(&format!("unknown subcommand {other:?}")),
         None => usage("missing subcommand"),
     };

@@ -148,11 +148,14 @@ fn setuid_regain_isolated() {
 }
 
 /// The admin policy of the issue: CAP_SYS_ADMIN and CAP_NET_ADMIN in the mask, the mount family
-/// let through seccomp, pass-through ids.
+/// let through seccomp (`allow.mount`, else the filter and not the kernel's lock would stop the
+/// attacks below), pass-through ids.
 const ADMIN: &[&str] = &[
     "--passthrough-ids",
     "--set",
     "capabilities.allow=[SYS_ADMIN, NET_ADMIN]",
+    "--set",
+    "allow.mount=true",
     "--set",
     "seccomp.allow=[mount, umount2, open_tree, move_mount, fsopen, fsconfig, fsmount, mount_setattr, fspick]",
 ];

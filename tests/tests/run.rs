@@ -131,14 +131,17 @@ fn init_propagates_exit_status() {
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
 }
 
-/// An orphan re-parented to the reaper is reaped: no zombie remains.
+/// An orphan re-parented to the reaper is reaped: no zombie remains. The script waits for the
+/// orphan's /proc entry to go (a zombie keeps it) instead of sleeping for a guessed time; if it
+/// never goes, the listing after 5 s shows the zombie.
 #[test]
 fn init_reaps_orphans() {
     if !require_root() {
         return;
     }
     let jail = TestJail::new();
-    let script = "sh -c 'sleep 0.1 &'; sleep 0.5; \
+    let script = "p=$(sh -c 'sleep 0.05 >/dev/null 2>&1 & echo $!'); i=0; \
+                  while [ -e /proc/$p ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; \
                   for s in /proc/[0-9]*/stat; do read l < $s && echo \"$l\"; done";
     let out = jail.run(&["--init"], &["/bin/sh", "-c", script]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));

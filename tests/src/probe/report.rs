@@ -29,6 +29,18 @@ impl Report {
         println!("NOTE {attempt}: {detail}");
     }
 
+    /// A control: something the jail must still be able to do worked. Not an attack, so it counts
+    /// neither way; the test checks for these lines (a filter that denied everything would
+    /// otherwise pass).
+    pub fn allowed(&mut self, what: &str, detail: impl Display) {
+        println!("ALLOWED {what}: {detail}");
+    }
+
+    /// A control failed: the jail is over-restricted (a test failure, not an escape).
+    pub fn denied(&mut self, what: &str, detail: impl Display) {
+        println!("DENIED {what}: {detail}");
+    }
+
     /// Blocked when `result` is an error, escaped (with `worked`'s detail) when it succeeded.
     pub fn expect_err<T>(&mut self, attempt: &str, result: io::Result<T>, worked: impl FnOnce(T) -> String) -> bool {
         match result {
@@ -101,6 +113,11 @@ pub fn errno(e: &io::Error) -> String {
         libc::ESTALE => "ESTALE",
         libc::EDQUOT => "EDQUOT",
         libc::EUSERS => "EUSERS",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        libc::ESOCKTNOSUPPORT => "ESOCKTNOSUPPORT",
+        libc::EPROTOTYPE => "EPROTOTYPE",
+        libc::EPFNOSUPPORT => "EPFNOSUPPORT",
         _ => return e.to_string(),
     };
     let text = io::Error::from_raw_os_error(code).to_string();

@@ -9,7 +9,7 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use libc::{c_int, c_long, c_ulong, c_void};
+use libc::{c_int, c_long, c_uint, c_ulong, c_void};
 
 /// Turns a raw `-1`-style return into an `io::Result` carrying errno.
 fn check(ret: c_long) -> io::Result<c_long> {
@@ -627,4 +627,94 @@ pub fn set_interface_flags(sock: BorrowedFd<'_>, name: &str, flags: i16) -> io::
     // SAFETY: `req` is a valid ifreq with its name and flags set.
     let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req) };
     check(ret.into()).map(drop)
+}
+
+/// Raw `socket(domain, type, protocol)` through `syscall(2)`, so that a domain with high bits set
+/// reaches the seccomp filter unchanged (the kernel itself reads it as an `int`).
+pub fn socket_raw(domain: u64, kind: c_int, protocol: c_int) -> io::Result<OwnedFd> {
+    // SAFETY: no pointer arguments.
+    owned(unsafe { libc::syscall(libc::SYS_socket, domain, kind | libc::SOCK_CLOEXEC, protocol) })
+}
+
+/// `socketpair(domain, type, 0)`.
+pub fn socketpair(domain: c_int, kind: c_int) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut sv: [c_int; 2] = [-1, -1];
+    // SAFETY: `sv` is a valid out-array of two ints.
+    let ret = unsafe { libc::socketpair(domain, kind | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) };
+    check(ret.into())?;
+    // SAFETY: on success both descriptors are new and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) })
+}
+
+// ---- personality, signals, tracing ------------------------------------------------------------
+
+/// Raw `personality(persona)`: the previous persona, or the current one for `0xffffffff`.
+pub fn personality(persona: u64) -> io::Result<c_long> {
+    // SAFETY: no pointer arguments.
+    check(unsafe { libc::syscall(libc::SYS_personality, persona) })
+}
+
+/// `kill(pid, sig)`.
+pub fn kill(pid: libc::pid_t, sig: c_int) -> io::Result<()> {
+    // SAFETY: no pointer arguments.
+    let ret = unsafe { libc::kill(pid, sig) };
+    check(ret.into()).map(drop)
+}
+
+/// `pause()`: sleeps until a signal arrives (the caller is a forked child that gets SIGKILL).
+pub fn pause() {
+    // SAFETY: no arguments.
+    unsafe { libc::pause() };
+}
+
+/// `ptrace(request, pid, 0, 0)` for requests that take no address or data (ATTACH, SEIZE,
+/// DETACH).
+pub fn ptrace(request: c_uint, pid: libc::pid_t) -> io::Result<c_long> {
+    // SAFETY: for these requests the kernel reads neither addr nor data.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_ptrace,
+            c_long::from(request),
+            pid,
+            std::ptr::null_mut::<c_void>(),
+            std::ptr::null_mut::<c_void>(),
+        )
+    })
+}
+
+/// `pidfd_open(pid, 0)`.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: no pointer arguments.
+    owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as c_uint) })
+}
+
+/// `pidfd_getfd(pidfd, targetfd, 0)`: a duplicate of another process's descriptor.
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target: c_int) -> io::Result<OwnedFd> {
+    // SAFETY: no pointer arguments; the pidfd is borrowed and stays open.
+    owned(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0 as c_uint) })
+}
+
+/// `process_vm_readv(pid, ...)` of `len` bytes at `addr` in `pid` into a local buffer.
+pub fn process_vm_read(pid: libc::pid_t, addr: usize, buf: &mut [u8]) -> io::Result<c_long> {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: the local iovec describes `buf`, valid for writes of its length; the remote one is
+    // only dereferenced by the kernel in the other process (and checked there).
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_process_vm_readv,
+            pid,
+            std::ptr::from_ref(&local),
+            1 as c_ulong,
+            std::ptr::from_ref(&remote),
+            1 as c_ulong,
+            0 as c_ulong,
+        )
+    })
 }

@@ -26,7 +26,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 pub const PROBE: &str = "/bin/jail-probe";
 
 /// The default capability mask (policies/default.yaml): CHOWN DAC_OVERRIDE FOWNER FSETID KILL
-/// SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP AUDIT_WRITE.
+/// SETGID SETUID SETPCAP NET_BIND_SERVICE SETFCAP AUDIT_WRITE, plus SYS_ADMIN for
+/// `allow.set_hostname` (on by default; seccomp narrows it), without SYS_CHROOT (`allow.chroot` is
+/// off by default, which removes it from the listed mask).
 pub const DEFAULT_MASK: u64 = (1 << 0)
     | (1 << 1)
     | (1 << 3)
@@ -36,7 +38,7 @@ pub const DEFAULT_MASK: u64 = (1 << 0)
     | (1 << 7)
     | (1 << 8)
     | (1 << 10)
-    | (1 << 18)
+    | (1 << 21)
     | (1 << 31)
     | (1 << 29);
 
@@ -53,20 +55,31 @@ pub fn require_root() -> bool {
     false
 }
 
-/// `target/<triple>/debug/jailctl`, next to the `deps/` directory this test binary lives in.
-pub fn jailctl_path() -> PathBuf {
+/// `target/<triple>/debug/NAME`, next to the `deps/` directory this test binary lives in; `PACKAGE`
+/// builds it.
+fn workspace_bin(name: &str, package: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("the test binary lives in <target>/debug/deps/");
-    let path = dir.join("jailctl");
+    let path = dir.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: build it first (cargo build -p jailctl)",
+        "{} is missing: build it first (cargo build -p {package})",
         path.display()
     );
     path
+}
+
+/// The `jailctl` binary.
+pub fn jailctl_path() -> PathBuf {
+    workspace_bin("jailctl", "jailctl")
+}
+
+/// The `jail-init` helper (crate `jaild`).
+pub fn jail_init_path() -> PathBuf {
+    workspace_bin("jail-init", "jaild")
 }
 
 /// The id mode a threat test runs in.
@@ -383,6 +396,39 @@ pub fn assert_all_blocked(out: &Output, what: &str) {
         out.status.code() == Some(0) && escaped.is_empty() && foreign.is_empty() && blocked > 0,
         "{what}: expected only BLOCKED lines and exit 0; escaped: {escaped:#?}; unexpected lines: \
          {foreign:#?}\n{}",
+        describe(out)
+    );
+}
+
+/// Like [`assert_all_blocked`] for a probe that also prints controls: `ALLOWED`/`DENIED` lines for
+/// what the jail may keep. Every `BLOCKED` as there, and an `ALLOWED` line starting with each of
+/// `must_allow` (so a filter that refused everything would fail); a `DENIED` control that is not
+/// required is shown, not judged.
+pub fn assert_blocked_and_allowed(out: &Output, what: &str, must_allow: &[&str]) {
+    let text = stdout_text(out);
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let with = |prefix: &str| -> Vec<&str> { lines.iter().copied().filter(|l| l.starts_with(prefix)).collect() };
+    let escaped = with("ESCAPED ");
+    let denied = with("DENIED ");
+    let foreign: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            !["BLOCKED ", "ESCAPED ", "NOTE ", "ALLOWED ", "DENIED "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    let missing: Vec<&str> = must_allow
+        .iter()
+        .copied()
+        .filter(|m| !lines.iter().any(|l| l.starts_with(&format!("ALLOWED {m}"))))
+        .collect();
+    let blocked = with("BLOCKED ").len();
+    assert!(
+        out.status.code() == Some(0) && escaped.is_empty() && foreign.is_empty() && missing.is_empty() && blocked > 0,
+        "{what}: expected BLOCKED lines, the controls ALLOWED and exit 0; escaped: {escaped:#?}; \
+         controls missing: {missing:#?}; unexpected lines: {foreign:#?}; (other controls denied: {denied:#?})\n{}",
         describe(out)
     );
 }
