@@ -548,11 +548,10 @@ impl IdLease {
 
 impl Drop for IdLease {
     fn drop(&mut self) {
-        // Unlink while still holding the lock (see `try_lock` for why that
-        // order is safe); the lock itself is released when `self.lock` drops.
-        if let Err(e) = std::fs::remove_file(&self.path) {
-            tracing::warn!(path = %self.path.display(), error = %e, "cannot remove id pool lock file");
-        }
+        // The lock is released when `self.lock` drops; the file stays (an
+        // unlocked lock file is a free slot). Unlinking it here cost about
+        // 0.45 ms per jail on ext4 (the final close frees the inode), a
+        // tenth of a jail's start.
     }
 }
 
@@ -726,7 +725,7 @@ mod tests {
 
         let b_path = b.path().to_path_buf();
         drop(b);
-        assert!(!b_path.exists(), "a dropped lease removes its lock file");
+        assert!(b_path.exists(), "a dropped lease keeps its (now unlocked) lock file");
         let again = pool.lease().unwrap();
         assert_eq!(again.base, 165_536);
 
