@@ -304,7 +304,7 @@ const SYSVIPC: &[&str] = &[
     "msgrcv",
     "msgctl",
 ];
-const PTRACE: &[&str] = &["ptrace", "process_vm_readv", "process_vm_writev"];
+const PTRACE: &[&str] = &["ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp"];
 const HOSTNAME: &[&str] = &["sethostname", "setdomainname"];
 
 const NEW_USER_NS: u64 = libc::CLONE_NEWUSER as u64;
