@@ -107,13 +107,10 @@ pub fn jail_stage(k: &mut impl Kernel, sw: Switches) -> StepError {
 /// the jail's namespaces instead of creating a mount namespace. There is no
 /// built-in init for an exec'd process.
 pub fn join_stage(k: &mut impl Kernel, sw: Switches) -> StepError {
-    jail_stage(
-        k,
-        Switches {
-            init: InitMode::None,
-            ..sw
-        },
-    )
+    if let Err(e) = k.wait_for_go() {
+        return e; // 3. the parent is ready for our messages
+    }
+    jail_stage(k, Switches { init: InitMode::None, ..sw })
 }
 
 fn confine(k: &mut impl Kernel, sw: Switches) -> StepResult {
@@ -364,6 +361,33 @@ mod tests {
             rec.calls.last(),
             Some(&"seccomp"),
             "nothing may run after a failed step"
+        );
+    }
+
+    #[test]
+    fn joining_runs_the_same_jail_stage_without_the_tree() {
+        let mut rec = Recorder::default();
+        let _ = join_stage(&mut rec, FULL);
+        assert_eq!(
+            rec.calls,
+            [
+                "go",
+                "userns+newns",
+                "rlimits",
+                "closefds",
+                "nodump",
+                "setsid",
+                "securebits",
+                "bounding",
+                "nnp",
+                "landlock",
+                "seccomp",
+                "ids",
+                "caps+ambient",
+                "ready",
+                "exec",
+            ],
+            "an exec'd process gets steps 11-17 and no built-in init"
         );
     }
 }
