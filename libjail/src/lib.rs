@@ -6,11 +6,13 @@
 
 pub mod capability;
 pub mod caps;
+pub mod cgroup;
 pub mod exec;
 pub mod idmap;
 pub mod init;
 pub mod landlock;
 pub mod mount;
+pub mod net;
 pub mod ns;
 pub mod plan;
 pub mod policy;

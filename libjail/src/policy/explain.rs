@@ -8,8 +8,8 @@
 
 use super::{
     AllowPolicy, IdMode, InitMode, LandlockMode, LandlockPolicy, MANDATORY_PROC_MASKED, MANDATORY_PROC_READONLY,
-    MANDATORY_SYS_MASKED, MANDATORY_SYS_READONLY, MountPolicy, Policy, Rlimit, RootMode, effective_capabilities,
-    implied_capabilities,
+    MANDATORY_SYS_MASKED, MANDATORY_SYS_READONLY, MountPolicy, NetMode, NetworkPolicy, Policy, ResourcesPolicy, Rlimit,
+    RootMode, effective_capabilities, implied_capabilities, show_bytes,
 };
 use crate::capability::{self, CapMask};
 use crate::idmap::{IdPool, SLOT_SIZE};
@@ -30,6 +30,8 @@ pub fn explain(policy: &Policy) -> String {
     paths(&mut out, policy);
     volumes(&mut out, policy);
     syscalls(&mut out, policy);
+    resources(&mut out, &policy.resources);
+    network(&mut out, &policy.network, policy.allow.raw_sockets);
     rest(&mut out, policy);
     out.0
 }
@@ -661,6 +663,145 @@ fn syscalls(out: &mut Text, policy: &Policy) {
     for line in crate::seccomp::describe_with(&policy.seccomp.deny, &policy.seccomp.allow, &allowances) {
         out.bullet(2, &line);
     }
+}
+
+fn resources(out: &mut Text, r: &ResourcesPolicy) {
+    out.heading("Resources (the jail's own cgroup)");
+    out.para(
+        2,
+        "The jail runs in a cgroup of its own, created below jaild's own cgroup (v2, or the v1 controllers on hosts \
+         without v2 ones) and seen through its own cgroup namespace. Stop kills everything in it (cgroup.kill, or \
+         freeze and kill on v1) and removes it.",
+    );
+    let limit = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), show_bytes);
+    match &r.memory {
+        Some(m) => {
+            let mut text = format!("memory: max {}", limit(m.max));
+            text.push_str(&format!(", swap {}", limit(m.swap)));
+            text.push_str(&format!(", high {}", limit(m.high)));
+            if m.max.is_some() {
+                text.push_str("; above max the kernel reclaims, then OOM-kills a process inside the jail");
+            }
+            out.bullet(2, &text);
+        }
+        None => out.bullet(2, "memory: unlimited"),
+    }
+    match &r.pids {
+        Some(p) => out.bullet(
+            2,
+            &format!(
+                "tasks: at most {} processes and threads; fork fails with EAGAIN beyond (a fork bomb stops there)",
+                p.max
+            ),
+        ),
+        None => out.bullet(2, "tasks: unlimited"),
+    }
+    let cpu_max = r.cpu.and_then(|c| c.max);
+    let cpu_weight = r.cpu.and_then(|c| c.weight);
+    out.bullet(
+        2,
+        &match cpu_max {
+            Some(cores) => format!(
+                "CPU: at most {cores} cores' worth of time ({} µs every {} µs)",
+                super::CpuLimits::quota_usec(cores),
+                super::CPU_PERIOD_USEC
+            ),
+            None => "CPU: unlimited bandwidth".to_string(),
+        },
+    );
+    if let Some(w) = cpu_weight {
+        out.bullet(2, &format!("CPU weight: {w} (the default is 100)"));
+    }
+    if let Some(w) = r.io.and_then(|io| io.weight) {
+        out.bullet(
+            2,
+            &format!("I/O weight: {w} (the default is 100; needs a disk scheduler with weights on the host)"),
+        );
+    }
+    if let Some(c) = &r.cpuset {
+        out.bullet(2, &format!("CPUs: {} only", c.cpus));
+    }
+}
+
+fn network(out: &mut Text, n: &NetworkPolicy, raw_sockets: bool) {
+    out.heading(&format!("Network: {}", n.mode));
+    let addresses = if n.is_auto() {
+        "one address from jaild's address pool (released when the jail is destroyed)".to_string()
+    } else if n.address.is_empty() {
+        "no address (IPv6 link-local only)".to_string()
+    } else {
+        format!("addresses {}", list(&n.address))
+    };
+    match n.mode {
+        NetMode::None => out.para(
+            2,
+            "Its own network namespace with loopback only: the jail reaches nothing outside it, not even the \
+             host's loopback.",
+        ),
+        NetMode::Bridge => out.para(
+            2,
+            &format!(
+                "A veth pair: the host end (vj and a hash of the jail's name) on bridge {}{}; the jail end is its \
+                 eth0, with {addresses}.",
+                n.bridge.as_deref().unwrap_or("?"),
+                if n.create_bridge {
+                    ", created when missing"
+                } else {
+                    ", which must exist"
+                },
+            ),
+        ),
+        NetMode::Ipvlan | NetMode::Macvlan => out.para(
+            2,
+            &format!(
+                "An {} interface on the host's {} as the jail's eth0, with {addresses}. The host cannot reach the \
+                 jail through {} itself (the kernel's rule for {} children).",
+                n.mode,
+                n.parent.as_deref().unwrap_or("?"),
+                n.parent.as_deref().unwrap_or("?"),
+                n.mode,
+            ),
+        ),
+    }
+    if n.mode != NetMode::None {
+        if let Some(gateway) = &n.gateway {
+            out.bullet(2, &format!("default route via {gateway}"));
+        } else if n.is_auto() {
+            out.bullet(2, "default route via the pool's gateway (its first address)");
+        } else {
+            out.bullet(2, "no default route: only the addresses' own subnets are reachable");
+        }
+        if let Some(mtu) = n.mtu {
+            out.bullet(2, &format!("MTU {mtu}"));
+        }
+        if let Some(mac) = &n.mac {
+            out.bullet(2, &format!("MAC address {mac}"));
+        }
+        out.bullet(
+            2,
+            "everything the jail got (veth, pool lease) is removed when it stops, also after a crash of jaild",
+        );
+    }
+    if n.write_hosts {
+        out.bullet(
+            2,
+            "/etc/hosts written: localhost and the jail's addresses under its hostname",
+        );
+    }
+    if n.write_resolv {
+        out.bullet(
+            2,
+            &format!("/etc/resolv.conf written: nameservers {}", list(&n.nameservers)),
+        );
+    }
+    out.bullet(
+        2,
+        &format!(
+            "the jail owns its network namespace: its root may configure it (with NET_ADMIN in the mask) and \
+             /proc/sys/net is its own; raw sockets (ping): {}",
+            on(raw_sockets)
+        ),
+    );
 }
 
 fn rest(out: &mut Text, policy: &Policy) {

@@ -16,6 +16,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_saphyr::{DuplicateKeyPolicy, MessageFormatter, Options, UserMessageFormatter};
 
 use super::hint::did_you_mean;
+use super::network::{NetworkLayer, RawNetwork};
+use super::resources::ResourcesLayer;
 use super::{
     DEVICES, IdMode, InitMode, LANDLOCK_SCOPES, LandlockMode, MountPolicy, PolicyError, RLIMITS, Rlimit, RootMode,
     SHIPPED, SOCKET_FAMILIES, USERNS_MOUNT_TYPES, VOLUME_FORBIDDEN_TARGETS,
@@ -27,10 +29,18 @@ use crate::idmap::{IdMap, IdMapEntry};
 const HINT_SEP: char = '\u{1f}';
 
 /// A custom error message with an optional hint, for [`split_hint`].
-fn hinted(message: String, hint: Option<String>) -> String {
+pub(super) fn hinted(message: String, hint: Option<String>) -> String {
     match hint {
         Some(hint) => format!("{message}{HINT_SEP}{hint}"),
         None => message,
+    }
+}
+
+/// A message made by [`hinted`] as one line: `message (hint)`.
+pub(super) fn split_hint_text(text: &str) -> String {
+    match split_hint(text) {
+        (message, Some(hint)) => format!("{message} ({hint})"),
+        (message, None) => message,
     }
 }
 
@@ -106,6 +116,12 @@ pub struct Layer {
     /// Volumes: bind mounts from the host into the jail, in order. A layer's list replaces the inherited one.
     #[schemars(with = "Option<Vec<RawVolume>>")]
     pub(super) mounts: Option<Volumes>,
+    /// Cgroup limits of the jail: memory, tasks, CPU, I/O weight, CPU placement. Fields merge one by one; `max`
+    /// lifts an inherited limit.
+    pub(super) resources: Option<ResourcesLayer>,
+    /// The jail's network: none (loopback only, the default), bridge, ipvlan or macvlan.
+    #[schemars(with = "Option<RawNetwork>")]
+    pub(super) network: Option<NetworkLayer>,
 }
 
 impl Layer {

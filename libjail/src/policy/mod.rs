@@ -46,10 +46,14 @@
 pub mod explain;
 mod hint;
 mod layer;
+mod network;
+mod resources;
 mod schema;
 mod set;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -62,6 +66,11 @@ use crate::idmap::IdMap;
 
 pub use explain::explain;
 pub use layer::{Layer, parse_layer};
+pub use network::{AUTO as NET_AUTO, NetMode, NetworkPolicy};
+pub use resources::{
+    CPU_PERIOD_USEC, CpuLimits, CpusetLimits, IoLimits, MemoryLimits, PidsLimit, ResourcesPolicy, parse_bytes,
+    show_bytes,
+};
 pub use schema::{schema, schema_json};
 
 /// Files under `/proc` that every jail gets masked, whatever its policy.
@@ -272,6 +281,12 @@ pub struct Policy {
     pub landlock: LandlockPolicy,
     /// Volumes: bind mounts from the host into the jail, in order.
     pub mounts: Vec<MountPolicy>,
+    /// Cgroup limits (nothing limited by default).
+    #[serde(default)]
+    pub resources: ResourcesPolicy,
+    /// The jail's network (loopback only by default).
+    #[serde(default)]
+    pub network: NetworkPolicy,
 }
 
 /// How ids inside the jail map to host ids (DESIGN §5).
@@ -584,6 +599,8 @@ impl Policy {
                 scopes: strings(LANDLOCK_SCOPES),
             },
             mounts: Vec::new(),
+            resources: ResourcesPolicy::default(),
+            network: NetworkPolicy::default(),
         }
     }
 }
@@ -942,6 +959,9 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
     let mut ids_origin: Option<Origin> = None;
     // The last layer that set `landlock.mode` or `allow.mount`.
     let mut landlock_mount_origin: Option<Origin> = None;
+    // The last layers that set `resources` and `network`.
+    let mut resources_origin: Option<Origin> = None;
+    let mut network_origin: Option<Origin> = None;
     for (origin, layer) in layers {
         // Destructured, so that a new field cannot be forgotten here.
         let Layer {
@@ -966,6 +986,8 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
             allow,
             landlock,
             mounts,
+            resources,
+            network,
         } = layer;
 
         if let Some(description) = description {
@@ -1116,6 +1138,14 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
         if let Some(volumes) = mounts {
             policy.mounts = volumes.0;
         }
+        if let Some(r) = resources {
+            resources::merge(&mut policy.resources, r);
+            resources_origin = Some(origin.clone());
+        }
+        if let Some(n) = network {
+            network::merge(&mut policy.network, n);
+            network_origin = Some(origin.clone());
+        }
     }
     policy.capabilities = caps.finish();
 
@@ -1149,6 +1179,17 @@ fn resolve(layers: Vec<(Origin, Layer)>) -> Result<Policy, PolicyError> {
             ids.mode
         )));
     }
+
+    // Limits and network fields must agree once every layer has spoken.
+    let last_error = |origin: &Option<Origin>, message: String| match origin {
+        Some(origin) => origin.invalid(message),
+        None => PolicyError::Invalid {
+            origin: "built-in defaults".to_string(),
+            message,
+        },
+    };
+    resources::check(&policy.resources).map_err(|m| last_error(&resources_origin, m))?;
+    network::check(&policy.network).map_err(|m| last_error(&network_origin, m))?;
 
     // Landlock and mounting cannot both be had in full.
     if policy.landlock.mode == LandlockMode::Required && policy.allow.mount {

@@ -18,6 +18,8 @@ use super::layer::{
     Layer, MIN_REMAP_UID, MountType, RemapUid, RlimitName, RlimitSpec, SocketFamily, SyscallName, UserSpec, Version,
     VolumeTarget, WorkDir,
 };
+use super::network::{AddressSpec, IfName, Ip, Mac, Mtu};
+use super::resources::{CpuList, CpuMax, MAX_CORES, MemorySize, PidsMax, Weight};
 use super::{DEVICES, LANDLOCK_SCOPES, RLIMITS, SHIPPED, SOCKET_FAMILIES, USERNS_MOUNT_TYPES};
 use crate::capability::CAPABILITIES;
 use crate::idmap::MAX_EXTENTS;
@@ -156,6 +158,64 @@ inline_schema! {
         "not": { "pattern": "^/$|^/(proc|sys|dev)(/|$)" },
         "description": "An absolute, normalised jail path: not /, not in /proc, /sys or /dev.",
     });
+}
+
+inline_schema! {
+    MemorySize => "MemorySize", json_schema!({
+        "description": "Bytes, a size with a K, M, G or T suffix (binary: 64M is 64 MiB), or `max` (no limit).",
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "pattern": "^(max|[0-9]+ *([KMGTkmgt](i?[Bb]?)?|[Bb])?)$", "examples": ["64M", "1G"] },
+        ],
+    });
+    PidsMax => "PidsMax", json_schema!({
+        "description": "A number of tasks (processes and threads), or `max`.",
+        "anyOf": [{ "type": "integer", "minimum": 1 }, { "type": "string", "const": "max" }],
+    });
+    CpuMax => "CpuMax", json_schema!({
+        "description": "CPU bandwidth in cores (0.5 is half a CPU's time), or `max`.",
+        "anyOf": [
+            { "type": "number", "exclusiveMinimum": 0, "maximum": MAX_CORES },
+            { "type": "string", "const": "max" },
+        ],
+    });
+    Weight => "Weight", json_schema!({
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10000,
+        "description": "A relative weight; 100 is the kernel's default.",
+    });
+    CpuList => "CpuList", json_schema!({
+        "description": "CPU numbers and ascending ranges, comma-separated: \"0-1,3\".",
+        "anyOf": [
+            { "type": "string", "pattern": "^ *[0-9]+(-[0-9]+)?( *, *[0-9]+(-[0-9]+)?)* *$" },
+            { "type": "integer", "minimum": 0 },
+        ],
+    });
+    IfName => "InterfaceName", pattern(
+        "^[A-Za-z0-9_.-]{1,15}$",
+        "A network interface name: 1 to 15 of A-Z a-z 0-9 _ . -",
+    );
+    AddressSpec => "Address", json_schema!({
+        "type": "string",
+        "description": "An address with its prefix length (10.0.0.2/24, fd00::2/64), or `auto`.",
+        "anyOf": [
+            { "const": "auto" },
+            { "pattern": "^[0-9.]+/[0-9]{1,2}$" },
+            { "pattern": "^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/[0-9]{1,3}$" },
+        ],
+        "examples": ["10.0.0.2/24", "fd00::2/64", "auto"],
+    });
+    Ip => "IpAddress", json_schema!({
+        "type": "string",
+        "description": "An IPv4 or IPv6 address, without prefix length.",
+        "anyOf": [{ "format": "ipv4" }, { "format": "ipv6" }],
+    });
+    Mtu => "Mtu", json_schema!({ "type": "integer", "minimum": 68, "maximum": 65535, "description": "An MTU." });
+    Mac => "MacAddress", pattern(
+        "^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$",
+        "A unicast MAC address, e.g. 02:00:0a:00:00:02.",
+    );
 }
 
 impl JsonSchema for RlimitSpec {
