@@ -125,11 +125,16 @@ impl Walk<'_, '_> {
         let split = is_dir && self.ro.iter().chain(&self.nx).any(|r| r != dir && r.starts_with(dir));
         if !split {
             let access = if is_dir { access } else { access & self.file_access };
-            self.rules.push(PathRule { path: dir.to_path_buf(), access });
+            self.rules.push(PathRule {
+                path: dir.to_path_buf(),
+                access,
+            });
             return Ok(());
         }
-        let entries =
-            (self.list)(dir).map_err(|source| LandlockError::ReadDir { path: dir.display().to_string(), source })?;
+        let entries = (self.list)(dir).map_err(|source| LandlockError::ReadDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
         for (name, child_is_dir) in entries {
             self.visit(&dir.join(name), child_is_dir)?;
         }

@@ -656,13 +656,35 @@ fn allow_list(profile: &Profile) -> Result<Vec<RawInsn>, SeccompError> {
     // Two jumps per range, then ret ENOSYS, then ret ALLOW.
     let n = ranges.len();
     if 2 * n + 2 > 255 {
-        return Err(SeccompError::Essential("too many syscall ranges for a short jump".into()));
+        return Err(SeccompError::Essential(
+            "too many syscall ranges for a short jump".into(),
+        ));
     }
     let mut prog = vec![
-        RawInsn { code: LD_W_ABS, jt: 0, jf: 0, k: 4 },
-        RawInsn { code: JEQ_K, jt: 1, jf: 0, k: AUDIT_ARCH_X86_64 },
-        RawInsn { code: RET_K, jt: 0, jf: 0, k: libc::SECCOMP_RET_KILL_PROCESS },
-        RawInsn { code: LD_W_ABS, jt: 0, jf: 0, k: 0 },
+        RawInsn {
+            code: LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 4,
+        },
+        RawInsn {
+            code: JEQ_K,
+            jt: 1,
+            jf: 0,
+            k: AUDIT_ARCH_X86_64,
+        },
+        RawInsn {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_KILL_PROCESS,
+        },
+        RawInsn {
+            code: LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
     ];
     for (i, &(lo, hi)) in ranges.iter().enumerate() {
         // Offsets from the instruction after each jump to ret ENOSYS (at
@@ -671,12 +693,32 @@ fn allow_list(profile: &Profile) -> Result<Vec<RawInsn>, SeccompError> {
         let to_enosys = u8::try_from(2 * n - (here + 1)).unwrap_or(0);
         let to_allow = u8::try_from(2 * n + 1 - (here + 2)).unwrap_or(0);
         // nr < lo (and above the previous range): unknown.
-        prog.push(RawInsn { code: JGE_K, jt: 0, jf: to_enosys, k: lo });
+        prog.push(RawInsn {
+            code: JGE_K,
+            jt: 0,
+            jf: to_enosys,
+            k: lo,
+        });
         // nr <= hi: allowed; else try the next range.
-        prog.push(RawInsn { code: JGT_K, jt: 0, jf: to_allow, k: hi });
+        prog.push(RawInsn {
+            code: JGT_K,
+            jt: 0,
+            jf: to_allow,
+            k: hi,
+        });
     }
-    prog.push(RawInsn { code: RET_K, jt: 0, jf: 0, k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32 });
-    prog.push(RawInsn { code: RET_K, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW });
+    prog.push(RawInsn {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+    });
+    prog.push(RawInsn {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ALLOW,
+    });
     Ok(prog)
 }
 

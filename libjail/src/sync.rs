@@ -220,7 +220,10 @@ mod tests {
                 detail: "/proc".into()
             })
         );
-        assert_eq!(recv::<ChildMsg>(b.as_fd()).unwrap(), Some(ChildMsg::Ready { landlock: None }));
+        assert_eq!(
+            recv::<ChildMsg>(b.as_fd()).unwrap(),
+            Some(ChildMsg::Ready { landlock: None })
+        );
         send(b.as_fd(), &ParentMsg::Go).unwrap();
         expect_go(&a).unwrap();
         drop(b);

@@ -110,7 +110,13 @@ pub fn join_stage(k: &mut impl Kernel, sw: Switches) -> StepError {
     if let Err(e) = k.wait_for_go() {
         return e; // 3. the parent is ready for our messages
     }
-    jail_stage(k, Switches { init: InitMode::None, ..sw })
+    jail_stage(
+        k,
+        Switches {
+            init: InitMode::None,
+            ..sw
+        },
+    )
 }
 
 fn confine(k: &mut impl Kernel, sw: Switches) -> StepResult {
