@@ -75,6 +75,14 @@ pub struct Plan {
     /// listener goes to the parent (the supervisor).
     #[serde(default)]
     pub intercept_reboot: bool,
+    /// Give the jail a cgroup (below ours) and a cgroup namespace: when the
+    /// policy limits resources, and always for supervised jails.
+    #[serde(default)]
+    pub cgroup: bool,
+    /// The jail's network addresses (static ones from the policy, or leased
+    /// by the caller for `address: [auto]`).
+    #[serde(default)]
+    pub addresses: Vec<crate::net::IpNet>,
 }
 
 /// Building the plan failed.
@@ -277,6 +285,8 @@ impl Plan {
             .trim()
             .parse::<u8>()
             .map_err(|e| PlanError::CapLastCap(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let addresses = if policy.network.is_auto() { Vec::new() } else { policy.network.static_addresses() };
+        let has_no_limits = policy.resources.is_empty();
         Ok(Plan {
             name: name.to_string(),
             rootfs,
@@ -293,6 +303,8 @@ impl Plan {
             cap_last_cap,
             console,
             intercept_reboot: false,
+            cgroup: !has_no_limits,
+            addresses,
         })
     }
 }
@@ -327,6 +339,8 @@ impl Plan {
             cap_last_cap,
             console,
             intercept_reboot: false,
+            cgroup: false,
+            addresses: Vec::new(),
         })
     }
 }

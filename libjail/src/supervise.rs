@@ -206,6 +206,9 @@ pub fn supervise(opts: Options) -> i32 {
         Err(e) => return fail(&mut state, &opts.state, e.to_string()),
     };
     plan.intercept_reboot = true;
+    // A supervised jail always gets a cgroup: stop kills through it, stats
+    // read it.
+    plan.cgroup = true;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -177,6 +177,11 @@ impl Kernel for Live<'_> {
         sys::setns(h.net.as_fd(), libc::CLONE_NEWNET).map_err(io_err(Step::JoinNamespaces, "net"))?;
         sys::setns(h.uts.as_fd(), libc::CLONE_NEWUTS).map_err(io_err(Step::JoinNamespaces, "uts"))?;
         sys::setns(h.ipc.as_fd(), libc::CLONE_NEWIPC).map_err(io_err(Step::JoinNamespaces, "ipc"))?;
+        // Our cgroup (the parent placed us) becomes the root of the jail's
+        // cgroup namespace.
+        if self.plan.cgroup {
+            sys::unshare(libc::CLONE_NEWCGROUP).map_err(io_err(Step::JoinNamespaces, "cgroup namespace"))?;
+        }
         // The jail's own loopback, up as on any machine.
         sys::loopback_up().map_err(io_err(Step::JoinNamespaces, "bring up lo"))
     }

@@ -35,6 +35,10 @@ pub enum SpawnError {
     Died(String),
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
+    #[error("cgroup: {0}")]
+    Cgroup(#[from] crate::cgroup::CgroupError),
+    #[error("network: {0}")]
+    Net(#[from] crate::net::NetError),
 }
 
 fn exec_reason(errno: i32) -> String {
@@ -73,6 +77,45 @@ pub struct Running {
     pub landlock: Option<String>,
     /// The reboot filter's listener when the plan intercepts `reboot`.
     pub notify: Option<OwnedFd>,
+    /// The jail's cgroup, when the plan has one.
+    pub cgroup: Option<crate::cgroup::Cgroup>,
+    /// What the network setup made (undone by [`Running::cleanup`]).
+    pub net: Option<crate::net::NetSetup>,
+}
+
+impl Running {
+    /// Once the jail's init has ended: kill anything left in its cgroup,
+    /// remove the cgroup, remove the host side of its network.
+    pub fn cleanup(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.kill_all() {
+                tracing::warn!(error = %e, "kill what is left in the jail's cgroup");
+            }
+            if let Err(e) = cg.remove() {
+                tracing::warn!(error = %e, "remove the jail's cgroup");
+            }
+        }
+        if let Some(net) = self.net.take()
+            && let Err(e) = net.teardown()
+        {
+            tracing::warn!(error = %e, "remove the jail's network");
+        }
+    }
+}
+
+/// Resources made for a jail before its setup stage exists, undone if a
+/// later step fails.
+#[derive(Default)]
+struct Made {
+    cgroup: Option<crate::cgroup::Cgroup>,
+    net: Option<crate::net::NetSetup>,
+}
+
+impl Made {
+    fn undo(&mut self) {
+        let mut r = Running { pid: 0, pty: None, landlock: None, notify: None, cgroup: self.cgroup.take(), net: self.net.take() };
+        r.cleanup();
+    }
 }
 
 /// Signals the parent forwards to the jail (blocked while it runs).
@@ -92,12 +135,38 @@ pub const FORWARDED: &[libc::c_int] = &[
 /// The caller has blocked the signals it wants to handle: the child
 /// inherits the mask and clears it right before the payload's exec.
 pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
+    let mut made = Made::default();
+    match spawn_inner(plan, &mut made) {
+        Ok(mut running) => {
+            running.cgroup = made.cgroup.take();
+            running.net = made.net.take();
+            Ok(running)
+        }
+        Err(e) => {
+            made.undo();
+            Err(e)
+        }
+    }
+}
+
+fn spawn_inner(plan: &Plan, made: &mut Made) -> Result<Running, SpawnError> {
     // 1. open the rootfs by fd: no symlink in its path, a private parent
     let root = rootfs::open_checked(&plan.rootfs)?;
     // 1. the typed sync channel
     let (parent_sock, child_sock) = sync::pair().map_err(io_step("socketpair"))?;
     // 2. holder: the jail's user namespace with uts, ipc and net; id maps
+    // 1. the cgroup, below our own
+    if plan.cgroup {
+        made.cgroup = Some(crate::cgroup::Cgroup::create(&plan.name, &plan.policy.resources)?);
+    }
     let holder = ns::create_holder(&plan.uid_map, &plan.gid_map, plan.limit_userns)?;
+    // 2. the network the policy grants, into the holder's netns; /etc files
+    if plan.policy.network.mode != crate::policy::NetMode::None {
+        made.net = Some(crate::net::setup(holder.net.as_fd(), &plan.name, &plan.policy.network, &plan.addresses)?);
+        let host = plan.policy.hostname.clone().unwrap_or_else(|| plan.name.clone());
+        let files = crate::net::EtcFiles::for_jail(&plan.policy.network, &host, &plan.addresses);
+        crate::net::write_etc(root.fd.as_fd(), &files)?;
+    }
     // 2. the rootfs as a detached clone: nosuid/nodev, idmapped with the holder's user namespace
     let userns = plan.idmapped_rootfs.then(|| holder.user.as_fd());
     let rp = &plan.policy.rootfs;
@@ -124,7 +193,14 @@ pub fn spawn(plan: &Plan) -> Result<Running, SpawnError> {
     drop(volumes);
     drop(holder);
     drop(root);
-    // 3. (cgroup placement and network: later issues) then Go
+    // 3. into the cgroup before it unshares its cgroup namespace; then Go
+    if let Some(cg) = &made.cgroup
+        && let Err(e) = cg.add(pid)
+    {
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = sys::waitpid(pid, 0);
+        return Err(e.into());
+    }
     sync::send(parent_sock.as_fd(), &ParentMsg::Go)?;
     // 17. Ready, then the payload's exec
     await_exec(&parent_sock, pid, plan.console)
@@ -178,12 +254,7 @@ pub(crate) fn await_exec(parent_sock: &OwnedFd, pid: libc::pid_t, console: Conso
             return Err(SpawnError::Died(format!("unexpected {other:?}")));
         }
     }
-    Ok(Running {
-        pid,
-        pty,
-        landlock,
-        notify,
-    })
+    Ok(Running { pid, pty, landlock, notify, cgroup: None, net: None })
 }
 
 /// Step 2 for volumes: each source cloned (through its own user namespace
@@ -384,9 +455,11 @@ pub fn run_with(plan: &Plan, started: impl FnOnce(&Running)) -> Result<i32, Spaw
     let mut blocked = FORWARDED.to_vec();
     blocked.push(libc::SIGCHLD);
     let old = sys::block_signals(&blocked).map_err(io_step("block signals"))?;
-    let result = spawn(plan).and_then(|running| {
+    let result = spawn(plan).and_then(|mut running| {
         started(&running);
-        wait(&running)
+        let status = wait(&running);
+        running.cleanup();
+        status
     });
     let _ = sys::set_signal_mask(&old);
     result
