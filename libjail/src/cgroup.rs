@@ -405,6 +405,34 @@ pub struct CgroupStats {
     pub io_write_bytes: Option<u64>,
 }
 
+/// Remove the empty cgroups of one-shot jails (`jaild-run-PID-*`) whose
+/// `jailctl run` is gone: killed with SIGKILL, it could not remove them (its
+/// jail died with it, through the parent-death signal). Directories that
+/// still hold a process are not removable and stay.
+pub fn sweep_stale_runs(h: &Hierarchy) {
+    let prefix = format!("{PREFIX}run-");
+    let owns = h
+        .unified
+        .iter()
+        .map(|u| u.own.clone())
+        .chain(h.v1.iter().map(|m| m.own.clone()));
+    for dir in owns {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_dir(entry.path());
+            }
+        }
+    }
+}
+
 /// A jail's cgroup.
 #[derive(Debug)]
 pub struct Cgroup {
@@ -418,7 +446,9 @@ impl Cgroup {
     /// Creates the cgroup of jail `name` below our own, in the detected
     /// hierarchies, with `limits` written. See [`Cgroup::create_in`].
     pub fn create(name: &str, limits: &ResourcesPolicy) -> Result<Cgroup> {
-        Cgroup::create_in(&Hierarchy::detect()?, name, limits)
+        let h = Hierarchy::detect()?;
+        sweep_stale_runs(&h);
+        Cgroup::create_in(&h, name, limits)
     }
 
     /// Creates `jaild-NAME-XXXXXXXX` below our own cgroup in every

@@ -285,7 +285,11 @@ impl Plan {
             .trim()
             .parse::<u8>()
             .map_err(|e| PlanError::CapLastCap(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-        let addresses = if policy.network.is_auto() { Vec::new() } else { policy.network.static_addresses() };
+        let addresses = if policy.network.is_auto() {
+            Vec::new()
+        } else {
+            policy.network.static_addresses()
+        };
         let has_no_limits = policy.resources.is_empty();
         Ok(Plan {
             name: name.to_string(),

@@ -275,7 +275,10 @@ impl Supervisor {
                     return 1;
                 }
             };
+            let mut running = running;
             let ended = self.watch(&running, &sfd);
+            // Whatever is left in its cgroup dies; cgroup and veth go.
+            running.cleanup();
             self.state.pid = None;
             self.state.pid_start = None;
             match ended {

@@ -89,8 +89,13 @@ fn run_inner(args: RunArgs, verbose: u8) -> Result<i32, (i32, String)> {
     };
     let console = if args.tty { Console::Pty } else { Console::Inherit };
     let root = std::path::absolute(&args.root).map_err(|e| fail(&format!("rootfs {}: {e}", args.root.display())))?;
+    // A one-shot jail is named after our pid (its cgroup and host veth are
+    // named after the jail); its hostname is `jail` unless the policy says.
+    let mut policy = policy;
+    policy.hostname.get_or_insert_with(|| "jail".to_string());
+    let name = format!("run-{}", std::process::id());
     let plan = Plan::new(
-        "jail",
+        &name,
         root,
         args.command,
         policy,
@@ -102,7 +107,10 @@ fn run_inner(args: RunArgs, verbose: u8) -> Result<i32, (i32, String)> {
     let report = |r: &libjail::spawn::Running| {
         if verbose > 0 {
             let landlock = r.landlock.as_deref().unwrap_or("off");
-            eprintln!("jailctl: jail running: host pid {}, uid map {}, landlock {landlock}", r.pid, plan.uid_map);
+            eprintln!(
+                "jailctl: jail running: host pid {}, uid map {}, landlock {landlock}",
+                r.pid, plan.uid_map
+            );
         }
     };
     let code = libjail::spawn::run_with(&plan, report).map_err(|e| (e.exit_code(), e.to_string()))?;

@@ -407,7 +407,14 @@ impl Kernel for Live<'_> {
             Some(u) if u.uid == 0 => caps::set_root_capabilities(self.plan.caps),
             _ => caps::clear_capabilities(),
         }
-        .map_err(io_err(Step::Capabilities, ""))
+        .map_err(io_err(Step::Capabilities, ""))?;
+        // If our parent (jailctl, the supervisor, jailctl exec) dies, so do
+        // we: as pid 1 that takes the whole jail down. Set here because the
+        // kernel clears it on every credential change (setns into the user
+        // namespace, the uid change above).
+        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)
+            .map(drop)
+            .map_err(io_err(Step::Capabilities, "parent death signal"))
     }
 
     fn start_init(&mut self) -> StepResult {

@@ -35,9 +35,9 @@ pub enum SpawnError {
     Died(String),
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
-    #[error("cgroup: {0}")]
+    #[error(transparent)]
     Cgroup(#[from] crate::cgroup::CgroupError),
-    #[error("network: {0}")]
+    #[error(transparent)]
     Net(#[from] crate::net::NetError),
 }
 
@@ -113,7 +113,14 @@ struct Made {
 
 impl Made {
     fn undo(&mut self) {
-        let mut r = Running { pid: 0, pty: None, landlock: None, notify: None, cgroup: self.cgroup.take(), net: self.net.take() };
+        let mut r = Running {
+            pid: 0,
+            pty: None,
+            landlock: None,
+            notify: None,
+            cgroup: self.cgroup.take(),
+            net: self.net.take(),
+        };
         r.cleanup();
     }
 }
@@ -162,7 +169,12 @@ fn spawn_inner(plan: &Plan, made: &mut Made) -> Result<Running, SpawnError> {
     let holder = ns::create_holder(&plan.uid_map, &plan.gid_map, plan.limit_userns)?;
     // 2. the network the policy grants, into the holder's netns; /etc files
     if plan.policy.network.mode != crate::policy::NetMode::None {
-        made.net = Some(crate::net::setup(holder.net.as_fd(), &plan.name, &plan.policy.network, &plan.addresses)?);
+        made.net = Some(crate::net::setup(
+            holder.net.as_fd(),
+            &plan.name,
+            &plan.policy.network,
+            &plan.addresses,
+        )?);
         let host = plan.policy.hostname.clone().unwrap_or_else(|| plan.name.clone());
         let files = crate::net::EtcFiles::for_jail(&plan.policy.network, &host, &plan.addresses);
         crate::net::write_etc(root.fd.as_fd(), &files)?;
@@ -254,7 +266,14 @@ pub(crate) fn await_exec(parent_sock: &OwnedFd, pid: libc::pid_t, console: Conso
             return Err(SpawnError::Died(format!("unexpected {other:?}")));
         }
     }
-    Ok(Running { pid, pty, landlock, notify, cgroup: None, net: None })
+    Ok(Running {
+        pid,
+        pty,
+        landlock,
+        notify,
+        cgroup: None,
+        net: None,
+    })
 }
 
 /// Step 2 for volumes: each source cloned (through its own user namespace
