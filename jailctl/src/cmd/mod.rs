@@ -1,4 +1,15 @@
 //! One module per subcommand.
 
+pub mod client;
+pub mod console;
+pub mod create;
+pub mod destroy;
+pub mod exec;
+pub mod inspect;
+pub mod list;
+pub mod logs;
 pub mod policy;
+pub mod restart;
 pub mod run;
+pub mod start;
+pub mod stop;

@@ -393,3 +393,19 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
     }
     out
 }
+
+/// The id pool lock files under `dir` that some process still holds (an unlocked file is a free
+/// slot: leases may leave their files behind).
+pub fn held_locks(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let Ok(f) = fs::File::open(p) else { return false };
+            nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err()
+        })
+        .collect()
+}
