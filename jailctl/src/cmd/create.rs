@@ -45,6 +45,10 @@ pub struct CreateArgs {
     /// The first signal of a stop (default TERM; RTMIN+3 when the init is systemd).
     #[arg(long, value_name = "SIGNAL")]
     stop_signal: Option<String>,
+    /// Build the root filesystem first: busybox, debootstrap:SUITE, tar:PATH or oci:PATH[:REF]
+    /// (through the same library as `jail-rootfs`). Removed again if the create fails.
+    #[arg(long, value_name = "SOURCE")]
+    from: Option<rootfs_tools::source::Source>,
     /// The init command and its arguments (default: /sbin/init).
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
@@ -65,6 +69,25 @@ pub fn run(socket: &Path, args: CreateArgs) -> i32 {
     let root = match std::path::absolute(&args.root) {
         Ok(r) => r,
         Err(e) => return fail(&format!("--root {}: {e}", args.root.display())),
+    };
+    // --from: build the tree first; a create that fails afterwards removes
+    // what we built (only when the directory did not exist before).
+    let built_new = match &args.from {
+        Some(source) => {
+            let existed = root.exists();
+            let opts = rootfs_tools::source::BuildOptions {
+                progress: libjail::sys::isatty(2),
+                ..Default::default()
+            };
+            if let Err(e) = rootfs_tools::source::build_from(source, &root, &opts) {
+                if !existed {
+                    let _ = std::fs::remove_dir_all(&root);
+                }
+                return fail(&format!("--from: {e}"));
+            }
+            !existed
+        }
+        None => false,
     };
     let ids = if args.passthrough_ids {
         Some("passthrough".to_string())
@@ -92,6 +115,11 @@ pub fn run(socket: &Path, args: CreateArgs) -> i32 {
             println!("{}", j.name);
             0
         }
-        Err(e) => fail(&e),
+        Err(e) => {
+            if built_new {
+                let _ = std::fs::remove_dir_all(&root);
+            }
+            fail(&e)
+        }
     }
 }
