@@ -51,6 +51,10 @@ enum Command {
     Console(cmd::console::ConsoleArgs),
     /// Print a jail's console output.
     Logs(cmd::logs::LogsArgs),
+    /// Show a running jail's usage: CPU, memory, tasks, block I/O.
+    Stats(cmd::stats::StatsArgs),
+    /// List a running jail's processes.
+    Ps(cmd::ps::PsArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -85,6 +89,8 @@ fn main() {
         Command::Exec(a) => cmd::exec::run(&cli.socket, a),
         Command::Console(a) => cmd::console::run(&cli.socket, a),
         Command::Logs(a) => cmd::logs::run(&cli.socket, a),
+        Command::Stats(a) => cmd::stats::run(&cli.socket, a),
+        Command::Ps(a) => cmd::ps::run(&cli.socket, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "jailctl", &mut std::io::stdout());
             0

@@ -281,7 +281,7 @@ pub struct JailSummary {
     pub ids: String,
     /// The hostname: the one asked for, else the policy's, else the name.
     pub hostname: String,
-    /// The jail's address (none yet: networking comes later).
+    /// The jail's first address while it runs with a network of its own.
     pub ip: Option<String>,
     /// The root directory.
     pub root: String,
@@ -368,6 +368,50 @@ pub struct JailInspect {
     pub console_log: String,
     /// For `jailctl exec`, while the jail runs.
     pub plan_hint: Option<ExecHint>,
+}
+
+/// `GET /v1/jails/{name}/stats`: usage of the running jail's cgroup; `None` where the host
+/// offers no such figure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JailStats {
+    /// CPU time used, µs.
+    pub cpu_usec: Option<u64>,
+    /// Memory in use, bytes.
+    pub memory_current: Option<u64>,
+    /// The most memory ever used, bytes.
+    pub memory_peak: Option<u64>,
+    /// Tasks now.
+    pub pids_current: Option<u64>,
+    /// Bytes read from block devices.
+    pub io_read_bytes: Option<u64>,
+    /// Bytes written to block devices.
+    pub io_write_bytes: Option<u64>,
+}
+
+impl From<libjail::cgroup::CgroupStats> for JailStats {
+    fn from(s: libjail::cgroup::CgroupStats) -> JailStats {
+        JailStats {
+            cpu_usec: s.cpu_usec,
+            memory_current: s.memory_current,
+            memory_peak: s.memory_peak,
+            pids_current: s.pids_current,
+            io_read_bytes: s.io_read_bytes,
+            io_write_bytes: s.io_write_bytes,
+        }
+    }
+}
+
+/// One process of `GET /v1/jails/{name}/ps`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JailProcess {
+    /// Its pid on the host.
+    pub host_pid: i32,
+    /// Its pid inside the jail (last field of `NSpid:`).
+    pub jail_pid: Option<i32>,
+    /// Its real uid as seen inside the jail (`None` when the jail's uid map does not map it).
+    pub user: Option<u32>,
+    /// Its command line, arguments joined with spaces (`[comm]` for kernel-style empty ones).
+    pub command: String,
 }
 
 /// `GET /v1/version`.

@@ -48,6 +48,12 @@ pub struct SupervisorState {
     /// Why the jail failed.
     #[serde(default)]
     pub error: Option<String>,
+    /// The jail's cgroup while it runs.
+    #[serde(default)]
+    pub cgroup: Option<libjail::cgroup::CgroupPaths>,
+    /// What the network setup made while it runs.
+    #[serde(default)]
+    pub net: Option<libjail::net::NetSetup>,
 }
 
 impl SupervisorState {

@@ -89,6 +89,12 @@ pub struct State {
     pub landlock: Option<String>,
     pub uid_map: Option<String>,
     pub error: Option<String>,
+    /// The jail's cgroup while it runs (jaild reads its stats there).
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroup::CgroupPaths>,
+    /// What the network setup made while it runs.
+    #[serde(default)]
+    pub net: Option<crate::net::NetSetup>,
 }
 
 /// A request on the control socket.
@@ -246,6 +252,8 @@ impl Supervisor {
         self.state.state = "running".into();
         self.state.pid = Some(running.pid);
         self.state.pid_start = start_time(running.pid);
+        self.state.cgroup = running.cgroup.as_ref().map(|c| c.paths().clone());
+        self.state.net.clone_from(&running.net);
         self.state.started_at = Some(now());
         self.state.landlock.clone_from(&running.landlock);
         self.state.uid_map = Some(self.plan.uid_map.to_proc());
@@ -270,6 +278,8 @@ impl Supervisor {
                     self.state.error = Some(e.to_string());
                     self.state.pid = None;
                     self.state.pid_start = None;
+                    self.state.cgroup = None;
+                    self.state.net = None;
                     self.save();
                     self.answer_pending();
                     return 1;
@@ -281,6 +291,8 @@ impl Supervisor {
             running.cleanup();
             self.state.pid = None;
             self.state.pid_start = None;
+            self.state.cgroup = None;
+            self.state.net = None;
             match ended {
                 Ended::Stopped(waiters) => {
                     self.state.state = "stopped".into();

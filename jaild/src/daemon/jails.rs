@@ -337,6 +337,8 @@ impl Jails {
         ));
         st.pid = None;
         st.pid_start = None;
+        st.cgroup = None;
+        st.net = None;
         self.write_state(name, st).await;
         self.store.clean_run_dir(name);
         self.observe(name)
@@ -378,7 +380,12 @@ impl Jails {
             pid: obs.pid(),
             ids,
             hostname,
-            ip: None,
+            ip: obs
+                .st
+                .as_ref()
+                .filter(|_| obs.active())
+                .and_then(|s| s.net.as_ref())
+                .and_then(|n| n.ips().first().map(ToString::to_string)),
             root: jail.config.root.clone(),
             autostart: jail.config.autostart,
             restarts: obs.st.as_ref().map_or(0, |s| s.restarts),
@@ -702,10 +709,14 @@ impl Jails {
             landlock: None,
             uid_map: None,
             error: None,
+            cgroup: None,
+            net: None,
         });
         st.state = RunState::Stopped;
         st.pid = None;
         st.pid_start = None;
+        st.cgroup = None;
+        st.net = None;
         if error.is_some() {
             st.error = error;
         }

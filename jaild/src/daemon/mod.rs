@@ -10,6 +10,7 @@ pub mod error;
 pub mod jails;
 pub mod logs;
 pub mod routes;
+pub mod stats;
 pub mod store;
 pub mod supervisor;
 

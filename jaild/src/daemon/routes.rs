@@ -29,6 +29,8 @@ pub fn router(jails: AppState) -> Router {
         .route("/v1/jails/{name}/stop", post(stop))
         .route("/v1/jails/{name}/restart", post(restart))
         .route("/v1/jails/{name}/logs", get(logs))
+        .route("/v1/jails/{name}/stats", get(stats))
+        .route("/v1/jails/{name}/ps", get(ps))
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .with_state(jails)
@@ -151,6 +153,16 @@ async fn restart(
     let name = name(path)?;
     let timeout = query(q)?.timeout()?;
     Ok(Json(jails.restart(&name, timeout).await?).into_response())
+}
+
+async fn stats(State(jails): State<AppState>, path: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+    let name = name(path)?;
+    Ok(Json(jails.stats(&name).await?).into_response())
+}
+
+async fn ps(State(jails): State<AppState>, path: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+    let name = name(path)?;
+    Ok(Json(jails.ps(&name).await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]
