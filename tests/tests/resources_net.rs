@@ -1100,7 +1100,13 @@ fn two_jails_on_a_bridge(tag: &str, rename_first: bool) {
         &tj,
         place,
         &["--set", &server_net],
-        &["sh", "-c", "echo LISTENING; exec nc -l -p 5000"],
+        // busybox nc -l stops reading the socket once its stdin is at EOF: a FIFO opened read-write
+        // never is, so the server waits for the client's data (without it the test was flaky).
+        &[
+            "sh",
+            "-c",
+            "mkfifo /tmp/nc-in; echo LISTENING; exec nc -l -p 5000 <>/tmp/nc-in",
+        ],
     );
     server.wait_line("LISTENING", START);
     let ports = link_names(Some(&ns.name), &["master", "jbr0"]);
