@@ -110,6 +110,15 @@ pub enum PlanError {
     VolumeMap { target: String, id: u32 },
 }
 
+/// The kernel's last capability (`/proc/sys/kernel/cap_last_cap`).
+fn read_cap_last_cap() -> Result<u8, PlanError> {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .map_err(PlanError::CapLastCap)?
+        .trim()
+        .parse::<u8>()
+        .map_err(|e| PlanError::CapLastCap(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+}
+
 /// The remap maps: jail root is host `r`, every other id itself (DESIGN §5,
 /// split around `r` so the extents do not overlap on the host side).
 fn remap(r: u32) -> IdMap {
@@ -280,11 +289,7 @@ impl Plan {
             })
             .collect::<Result<Vec<_>, PlanError>>()?;
         let seccomp = seccomp::compile_with(&policy.seccomp.deny, &policy.seccomp.allow, &allowances(&policy))?;
-        let cap_last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .map_err(PlanError::CapLastCap)?
-            .trim()
-            .parse::<u8>()
-            .map_err(|e| PlanError::CapLastCap(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let cap_last_cap = read_cap_last_cap()?;
         let addresses = if policy.network.is_auto() {
             Vec::new()
         } else {
@@ -322,11 +327,7 @@ impl Plan {
             return Err(PlanError::NoCommand);
         }
         let seccomp = seccomp::compile_with(&policy.seccomp.deny, &policy.seccomp.allow, &allowances(&policy))?;
-        let cap_last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .map_err(PlanError::CapLastCap)?
-            .trim()
-            .parse::<u8>()
-            .map_err(|e| PlanError::CapLastCap(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let cap_last_cap = read_cap_last_cap()?;
         Ok(Plan {
             name: name.to_string(),
             rootfs: PathBuf::from("/"),

@@ -15,21 +15,8 @@ pub struct CreateArgs {
     /// The jail's root directory (used by no other jail; its parent closed to non-root users).
     #[arg(long, value_name = "DIR")]
     root: PathBuf,
-    /// A shipped policy name or a policy file.
-    #[arg(long, value_name = "NAME|FILE")]
-    policy: Option<String>,
-    /// Pass ids straight through (uid N inside is uid N on the host). Shorthand for --ids passthrough.
-    #[arg(long, conflicts_with = "ids")]
-    passthrough_ids: bool,
-    /// Id mode: isolated (default), passthrough, shifted or custom.
-    #[arg(long, value_name = "MODE")]
-    ids: Option<String>,
-    /// The jail's hostname (default: the policy's, else the jail's name).
-    #[arg(long, value_name = "NAME")]
-    hostname: Option<String>,
-    /// Override one policy field by its dotted path; VALUE is YAML.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    sets: Vec<String>,
+    #[command(flatten)]
+    jail: super::jail_args::PolicyArgs,
     /// Start the jail whenever jaild starts.
     #[arg(long)]
     autostart: bool,
@@ -89,17 +76,13 @@ pub fn run(socket: &Path, args: CreateArgs) -> i32 {
         }
         None => false,
     };
-    let ids = if args.passthrough_ids {
-        Some("passthrough".to_string())
-    } else {
-        args.ids
-    };
+    let ids = args.jail.id_mode();
     let req = CreateRequest {
         name: args.name,
         root: root.to_string_lossy().into_owned(),
-        policy: args.policy.as_deref().map(policy_arg),
-        sets: args.sets,
-        hostname: args.hostname,
+        policy: args.jail.policy.as_deref().map(policy_arg),
+        sets: args.jail.sets,
+        hostname: args.jail.hostname,
         ids,
         autostart: args.autostart,
         command: args.command,

@@ -6,6 +6,7 @@ pub mod create;
 pub mod destroy;
 pub mod exec;
 pub mod inspect;
+pub mod jail_args;
 pub mod list;
 pub mod logs;
 pub mod policy;

@@ -15,23 +15,8 @@ pub struct RunArgs {
     /// The jail's root directory.
     #[arg(long, value_name = "DIR")]
     root: PathBuf,
-    /// A shipped policy name or a policy file.
-    #[arg(long, value_name = "NAME|FILE")]
-    policy: Option<String>,
-    /// Pass ids straight through (uid N inside is uid N on the host), as a
-    /// FreeBSD jail does. Shorthand for --ids passthrough.
-    #[arg(long, conflicts_with = "ids")]
-    passthrough_ids: bool,
-    /// Id mode: isolated (default), passthrough or custom.
-    #[arg(long, value_name = "MODE")]
-    ids: Option<String>,
-    /// The jail's hostname.
-    #[arg(long, value_name = "NAME")]
-    hostname: Option<String>,
-    /// Override one policy field by its dotted path; VALUE is YAML
-    /// (e.g. --set capabilities.allow='[CHOWN]').
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    sets: Vec<String>,
+    #[command(flatten)]
+    jail: super::jail_args::PolicyArgs,
     /// Give the jail a new pty as its console instead of our stdio.
     #[arg(short = 't', long)]
     tty: bool,
@@ -62,20 +47,17 @@ fn run_inner(args: RunArgs, verbose: u8) -> Result<i32, (i32, String)> {
     let fail = |e: &dyn std::fmt::Display| (EXIT_JAILCTL, e.to_string());
     // The command-line flags are --set layers below the explicit ones.
     let mut sets = Vec::new();
-    if args.passthrough_ids {
-        sets.push("ids.mode=passthrough".to_string());
+    if let Some(mode) = args.jail.id_mode() {
+        sets.push(format!("ids.mode={}", yaml_string(&mode)));
     }
-    if let Some(mode) = &args.ids {
-        sets.push(format!("ids.mode={}", yaml_string(mode)));
-    }
-    if let Some(h) = &args.hostname {
+    if let Some(h) = &args.jail.hostname {
         sets.push(format!("hostname={}", yaml_string(h)));
     }
     if args.init {
         sets.push("init=builtin".to_string());
     }
-    sets.extend(args.sets.iter().cloned());
-    let policy = policy::load(args.policy.as_deref(), &sets).map_err(|e| fail(&e))?;
+    sets.extend(args.jail.sets.iter().cloned());
+    let policy = policy::load(args.jail.policy.as_deref(), &sets).map_err(|e| fail(&e))?;
     // Check the root before leasing anything, so bad input changes nothing.
     drop(libjail::rootfs::open_checked(&args.root).map_err(|e| fail(&e))?);
     let lease = match policy.ids.mode {

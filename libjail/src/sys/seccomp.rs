@@ -44,6 +44,11 @@ pub fn as_sock_filters(insns: &[RawInsn]) -> &[libc::sock_filter] {
 /// Does not allocate (safe in a forked child). An empty program or one longer
 /// than `u16::MAX` instructions is refused with EINVAL before the call.
 pub fn install_filter(prog: &[libc::sock_filter]) -> io::Result<()> {
+    set_mode_filter(prog, 0).map(drop)
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)`: the call's result.
+fn set_mode_filter(prog: &[libc::sock_filter], flags: libc::c_ulong) -> io::Result<libc::c_long> {
     let len = match u16::try_from(prog.len()) {
         Ok(len) if len > 0 => len,
         _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
@@ -61,14 +66,14 @@ pub fn install_filter(prog: &[libc::sock_filter]) -> io::Result<()> {
         libc::syscall(
             libc::SYS_seccomp,
             libc::c_ulong::from(libc::SECCOMP_SET_MODE_FILTER),
-            0 as libc::c_ulong,
+            flags,
             &raw const fprog,
         )
     };
-    if rc == 0 {
-        Ok(())
-    } else {
+    if rc < 0 {
         Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
     }
 }
 
@@ -166,27 +171,7 @@ pub(crate) fn raw_syscall(nr: i64, args: [u64; 6]) -> (i64, i32) {
 /// descriptor receives the user notifications the program asks for.
 pub fn install_listener(prog: &[libc::sock_filter]) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
-    let len = match u16::try_from(prog.len()) {
-        Ok(len) if len > 0 => len,
-        _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
-    };
-    let fprog = libc::sock_fprog {
-        len,
-        filter: prog.as_ptr().cast_mut(),
-    };
-    // SAFETY: as in `install_filter`: `fprog` describes `len` valid
-    // instructions that outlive the call; the kernel copies them.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::c_ulong::from(libc::SECCOMP_SET_MODE_FILTER),
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-            &raw const fprog,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let rc = set_mode_filter(prog, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
     let fd = i32::try_from(rc).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     // SAFETY: the kernel returned a fresh listener descriptor that we own.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
