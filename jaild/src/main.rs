@@ -36,6 +36,11 @@ struct Args {
     /// The id pool's lock directory (default from JAILD_ID_POOL_DIR, else /run/jaild/idpool).
     #[arg(long, value_name = "DIR")]
     id_pool_dir: Option<PathBuf>,
+    /// The address pool of `address: [auto]` jails, as a CIDR (`10.99.0.0/24`; its first address
+    /// is the gateway). Leases live in STATE_DIR/addresses; static addresses in the pool are
+    /// registered there too. Without it, `address: [auto]` cannot start.
+    #[arg(long, value_name = "CIDR")]
+    address_pool: Option<String>,
     /// How long a jail may take to start before jaild gives up on it, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     start_timeout: u64,
@@ -68,9 +73,23 @@ fn options(args: Args) -> anyhow::Result<jaild::daemon::Options> {
     if let Some(dir) = args.id_pool_dir {
         pool.dir = absolute(dir)?;
     }
+    let state_dir = absolute(args.state_dir)?;
+    let address_pool = match &args.address_pool {
+        Some(cidr) => {
+            let net = cidr
+                .parse::<libjail::net::IpNet>()
+                .map_err(|e| anyhow::anyhow!("--address-pool {cidr}: {e}"))?;
+            Some(
+                libjail::net::AddressPool::new(net, state_dir.join("addresses"))
+                    .map_err(|e| anyhow::anyhow!("--address-pool {cidr}: {e}"))?,
+            )
+        }
+        None => None,
+    };
     Ok(jaild::daemon::Options {
         socket: absolute(args.socket)?,
-        state_dir: absolute(args.state_dir)?,
+        state_dir,
+        address_pool,
         run_dir: absolute(args.run_dir)?,
         jail_init,
         id_pool: format!("{}:{}", pool.start, pool.slots),

@@ -73,6 +73,9 @@ pub struct Options {
     pub restart_backoff: Duration,
     pub stop_signal: i32,
     pub id_pool: IdPool,
+    /// jaild's address pool: `address: [auto]` leases from it, static
+    /// addresses are registered in it.
+    pub address_pool: Option<crate::net::AddressPool>,
 }
 
 /// The state file.
@@ -211,6 +214,22 @@ pub fn supervise(opts: Options) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(&mut state, &opts.state, e.to_string()),
     };
+    // `address: [auto]` leases from the pool (the lease held by this jail
+    // comes back: kept across restarts); static addresses are registered
+    // there, so two jails cannot share one.
+    if opts.policy.network.mode != crate::policy::NetMode::None {
+        if opts.policy.network.is_auto() && opts.address_pool.is_none() {
+            return fail(
+                &mut state,
+                &opts.state,
+                "network: `address: [auto]` needs an address pool (start jaild with --address-pool CIDR)".into(),
+            );
+        }
+        match crate::net::resolve_addresses(&opts.name, &opts.policy.network, opts.address_pool.as_ref()) {
+            Ok(addresses) => plan.addresses = addresses,
+            Err(e) => return fail(&mut state, &opts.state, e.to_string()),
+        }
+    }
     plan.intercept_reboot = true;
     // A supervised jail always gets a cgroup: stop kills through it, stats
     // read it.

@@ -79,6 +79,12 @@ struct Supervise {
     /// The id pool as START:SLOTS.
     #[arg(long)]
     id_pool: Option<String>,
+    /// jaild's address pool (`address: [auto]`), as a CIDR.
+    #[arg(long, requires = "address_dir")]
+    address_pool: Option<String>,
+    /// The address pool's lease directory.
+    #[arg(long)]
+    address_dir: Option<PathBuf>,
     /// Stay in the foreground (for debugging).
     #[arg(long)]
     foreground: bool,
@@ -124,6 +130,21 @@ fn supervise(args: Supervise) -> i32 {
             }
         }
     }
+    let address_pool = match (&args.address_pool, &args.address_dir) {
+        (Some(cidr), Some(dir)) => {
+            let parsed = cidr
+                .parse::<libjail::net::IpNet>()
+                .and_then(|net| libjail::net::AddressPool::new(net, dir.clone()).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("jail-init: --address-pool {cidr}: {e}");
+                    return 125;
+                }
+            }
+        }
+        _ => None,
+    };
     if !args.foreground {
         // Detach: the caller (jaild) gets its exit status at once; we go on
         // in our own session, re-parented away from the daemon.
@@ -151,6 +172,7 @@ fn supervise(args: Supervise) -> i32 {
         restart_backoff: std::time::Duration::from_millis(args.restart_backoff_ms),
         stop_signal: args.stop_signal,
         id_pool: pool,
+        address_pool,
     })
 }
 

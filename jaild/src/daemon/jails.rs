@@ -42,6 +42,9 @@ pub struct Settings {
     pub id_pool_dir: PathBuf,
     /// The id pool's range, `START:SLOTS`.
     pub id_pool: String,
+    /// The address pool of `address: [auto]`, passed to every supervisor; destroy releases a
+    /// jail's leases.
+    pub address_pool: Option<libjail::net::AddressPool>,
 }
 
 /// One jail.
@@ -323,6 +326,7 @@ impl Jails {
         }
         let Some(mut st) = obs.st.clone() else { return obs };
         let killed = kill_and_wait(&st, false).await;
+        tidy_recorded(name, &st).await;
         tracing::warn!(
             jail = name,
             supervisor_pid = st.supervisor_pid,
@@ -548,9 +552,17 @@ impl Jails {
         // Resolve and check everything, write the policy for the supervisor.
         let config = jail.config.clone();
         let store = self.store.clone();
+        let has_pool = self.settings.address_pool.is_some();
         let (policy, stop_signal) = blocking(move || -> ApiResult<(Policy, Option<i32>)> {
             // The supervisor builds the plan (with the id range it leases) and reports what fails.
             let policy = resolve_policy(&config)?;
+            if policy.network.mode != policy::NetMode::None && policy.network.is_auto() && !has_pool {
+                return Err(ApiError::invalid(
+                    "start the jail",
+                    "network: `address: [auto]` needs an address pool, and jaild has none",
+                )
+                .hint("start jaild with --address-pool CIDR, or give the jail a static address"));
+            }
             check_root(&config.root)?;
             let stop_signal =
                 supervisor::stop_signal(&config).map_err(|e| ApiError::invalid("check the stop signal", e))?;
@@ -599,6 +611,7 @@ impl Jails {
             stop_signal,
             id_pool_dir: Some(&self.settings.id_pool_dir),
             id_pool: Some(&self.settings.id_pool),
+            address_pool: self.settings.address_pool.as_ref(),
         };
         let began = Instant::now();
         let status = match launch.run().await {
@@ -663,6 +676,7 @@ impl Jails {
                 let log = supervisor::log_tail(&sup_log, offset);
                 if let Some(st) = &obs.st {
                     kill_and_wait(st, true).await;
+                    tidy_recorded(&name, st).await;
                 }
                 self.mark_stopped(&name, Some("the start timed out".to_string())).await;
                 return Err(ApiError::new(
@@ -756,6 +770,9 @@ impl Jails {
         };
         if !(asked && self.wait_supervisor_exit(&st, Duration::from_secs(5)).await) {
             kill_and_wait(&st, true).await;
+            // The supervisor's own state is newer than `st` when it got as far as recording.
+            let latest = self.observe(name).st.unwrap_or(st);
+            tidy_recorded(name, &latest).await;
             self.mark_stopped(name, None).await;
         }
         // The supervisor may have written `stopped` and left: tidy its run directory.
@@ -843,6 +860,15 @@ impl Jails {
                 format!("{}: {e}", self.store.dir(name).display()),
             )
         })?;
+        if let Some(pool) = self.settings.address_pool.clone() {
+            let owned = name.to_string();
+            match blocking(move || pool.release(&owned)).await {
+                Ok(Ok(freed)) if !freed.is_empty() => tracing::info!(jail = %name, ?freed, "addresses released"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(jail = %name, error = %e, "cannot release the jail's addresses"),
+                Err(e) => tracing::warn!(jail = %name, error = %e, "cannot release the jail's addresses"),
+            }
+        }
         jail.gone.store(true, Ordering::SeqCst);
         self.registry().jails.remove(name);
         tracing::info!(jail = %name, "destroyed");
@@ -986,6 +1012,43 @@ impl Jails {
                 self.reconcile(&jail.config.name).await;
             }
         }
+    }
+}
+
+/// Removes what a jail whose supervisor is gone left on the host, as its state file records it:
+/// the host end of its veth (the peer goes with it) and its cgroup (what is left in it is killed
+/// first). Call after its init is dead.
+async fn tidy_recorded(name: &str, st: &SupervisorState) {
+    let (net, cgroup) = (st.net.clone(), st.cgroup.clone());
+    if net.is_none() && cgroup.is_none() {
+        return;
+    }
+    let done = blocking(move || {
+        let mut errors = Vec::new();
+        if let Some(net) = net
+            && let Err(e) = libjail::net::teardown_recorded(&net)
+        {
+            errors.push(format!("remove the jail's veth: {e}"));
+        }
+        if let Some(paths) = cgroup {
+            let cg = libjail::cgroup::Cgroup::open(paths);
+            if let Err(e) = cg.kill_all() {
+                errors.push(format!("kill what is left in the jail's cgroup: {e}"));
+            }
+            if let Err(e) = cg.remove() {
+                errors.push(format!("remove the jail's cgroup: {e}"));
+            }
+        }
+        errors
+    })
+    .await;
+    match done {
+        Ok(errors) => {
+            for e in errors {
+                tracing::warn!(jail = name, error = %e, "cleanup after a dead supervisor");
+            }
+        }
+        Err(e) => tracing::warn!(jail = name, error = %e, "cleanup after a dead supervisor"),
     }
 }
 

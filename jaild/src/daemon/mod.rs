@@ -44,6 +44,8 @@ pub struct Options {
     pub id_pool: String,
     /// How long a start may take.
     pub start_timeout: Duration,
+    /// The address pool of `address: [auto]` (leases under `STATE_DIR/addresses`).
+    pub address_pool: Option<libjail::net::AddressPool>,
 }
 
 /// How often jaild looks for jails whose supervisor died.
@@ -127,6 +129,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         start_timeout: opts.start_timeout,
         id_pool_dir: opts.id_pool_dir.clone(),
         id_pool: opts.id_pool.clone(),
+        address_pool: opts.address_pool.clone(),
     };
     let jails = Arc::new(Jails::new(store, settings));
     let n = jails.load().context("read the state directory")?;

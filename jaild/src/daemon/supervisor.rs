@@ -42,6 +42,8 @@ pub struct Launch<'a> {
     pub id_pool_dir: Option<&'a Path>,
     /// The id pool's range, `START:SLOTS`.
     pub id_pool: Option<&'a str>,
+    /// jaild's address pool.
+    pub address_pool: Option<&'a libjail::net::AddressPool>,
 }
 
 impl Launch<'_> {
@@ -80,6 +82,14 @@ impl Launch<'_> {
         }
         if let Some(range) = self.id_pool {
             a.extend(["--id-pool".to_string(), range.to_string()]);
+        }
+        if let Some(pool) = self.address_pool {
+            a.extend([
+                "--address-pool".to_string(),
+                pool.cidr.to_string(),
+                "--address-dir".to_string(),
+                path(&pool.dir),
+            ]);
         }
         a.push("--".to_string());
         a.extend(c.command.iter().cloned());
