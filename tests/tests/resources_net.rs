@@ -11,6 +11,7 @@
 //! Every guard (jailctl, cgroup, netns) cleans up in `Drop`, also when the test fails.
 
 mod common;
+mod daemon_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -1346,4 +1347,31 @@ fn bad_network_and_resources_input_changes_nothing() {
     }
     drop(ns);
     assert_eq!(link_names(None, &[]), host_before, "the real host's links changed");
+}
+
+/// Issue 6 point 2 for the daemon: jaild, started inside a test cgroup, puts each jail's cgroup below
+/// its own (its supervisors inherit its cgroup), and the cgroup is gone after stop.
+#[test]
+fn daemon_places_jail_cgroups_below_its_own() {
+    if !require_root() {
+        return;
+    }
+    let tj = TestJail::new();
+    let cg = TestCgroup::new("daemon");
+    let dir = tj.base.join("daemon");
+    fs::create_dir(&dir).expect("mkdir daemon dir");
+    let d = daemon_common::Daemon::start(&dir);
+    for h in &cg.hiers {
+        fs::write(cg.dir(h).join("cgroup.procs"), d.pid().to_string()).expect("move jaild into the test cgroup");
+    }
+    let root = tj.root.to_str().expect("utf-8 root");
+    let init = "trap 'exit 0' TERM; while :; do sleep 0.1; done";
+    d.ok(&["create", "cgd", "--root", root, "--", "/bin/sh", "-c", init]);
+    d.ok(&["start", "cgd"]);
+    let pid = d.inspect("cgd")["pid"].as_u64().expect("a running jail has a pid");
+    let jcg = cg.check_placement(u32::try_from(pid).expect("pid"));
+    d.ok(&["stop", "cgd"]);
+    jcg.assert_gone();
+    d.ok(&["destroy", "cgd"]);
+    assert!(cg.jail_dirs().is_empty(), "jail cgroups left: {:?}", cg.jail_dirs());
 }
