@@ -206,12 +206,14 @@ pub fn parse_signal(s: &str) -> Result<i32, String> {
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     let rt = |base: i32, rest: &str, sign: i32| -> Result<i32, String> {
-        let off: i32 = if rest.is_empty() {
+        // A small unsigned offset: `RTMAX--2147483648` overflowed here (found by the api_body
+        // fuzz target).
+        let off: u8 = if rest.is_empty() {
             0
         } else {
             rest.parse().map_err(|_| bad())?
         };
-        let n = base + sign * off;
+        let n = base + sign * i32::from(off);
         if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
         } else {
@@ -266,5 +268,21 @@ mod tests {
         assert!(parse_signal("0").is_err());
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("RTMIN+99").is_err());
+    }
+}
+
+#[cfg(test)]
+mod signal_tests {
+    use super::parse_signal;
+
+    #[test]
+    fn rt_offsets_never_overflow() {
+        // Regression inputs from fuzz/regressions/api_body.
+        assert!(parse_signal("SIGRTMAX--2147483648").is_err());
+        assert!(parse_signal("RTMIN+2147483647").is_err());
+        assert!(parse_signal("RTMIN+-1").is_err());
+        assert_eq!(parse_signal("RTMIN+3"), Ok(libc::SIGRTMIN() + 3));
+        assert_eq!(parse_signal("SIGRTMAX-1"), Ok(libc::SIGRTMAX() - 1));
+        assert_eq!(parse_signal("term"), Ok(libc::SIGTERM));
     }
 }
