@@ -57,7 +57,7 @@ impl std::str::FromStr for RestartPolicy {
 }
 
 /// What the supervisor is told to run.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Options {
     pub name: String,
     pub root: PathBuf,
@@ -76,6 +76,10 @@ pub struct Options {
     /// jaild's address pool: `address: [auto]` leases from it, static
     /// addresses are registered in it.
     pub address_pool: Option<crate::net::AddressPool>,
+    /// Closed once the first state (`starting`, with our pid) is on disk:
+    /// the detaching parent waits for that, so whoever started the
+    /// supervisor finds it in the state file as soon as the parent exits.
+    pub ready: Option<std::os::fd::OwnedFd>,
 }
 
 /// The state file.
@@ -176,7 +180,7 @@ struct Supervisor {
 
 /// Run the supervisor; returns its exit status. The caller has detached it
 /// (its own session, stdio on /dev/null).
-pub fn supervise(opts: Options) -> i32 {
+pub fn supervise(mut opts: Options) -> i32 {
     let mut state = State {
         state: "starting".into(),
         supervisor_pid: sys::getpid(),
@@ -190,6 +194,7 @@ pub fn supervise(opts: Options) -> i32 {
         1
     };
     let _ = write_atomic(&opts.state, &serde_json::to_vec_pretty(&state).unwrap_or_default());
+    drop(opts.ready.take());
     let _ = std::fs::remove_file(&opts.control);
     let listener = match UnixListener::bind(&opts.control) {
         Ok(l) => l,

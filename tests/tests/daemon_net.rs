@@ -7,129 +7,18 @@
 mod common;
 mod daemon_common;
 
-use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{TestJail, describe, require_root, stdout_text};
-use daemon_common::{Daemon, bin, raw_request, start_time};
+use common::{TestJail, require_root, stdout_text};
+use daemon_common::{Daemon, NetDaemon, NetNs, POOL, start_time};
 
-const POOL: &str = "10.99.0.0/29";
 const NET_AUTO: &str = "network={mode: bridge, bridge: jbr9, create_bridge: true, address: [auto]}";
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
-}
-
-/// A network namespace made by the test (`ip netns add`), deleted on drop.
-struct NetNs {
-    name: String,
-}
-
-impl NetNs {
-    fn new() -> NetNs {
-        let name = format!("jdn-{}", std::process::id());
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        let ok = Command::new("ip").args(["netns", "add", &name]).status();
-        assert!(ok.is_ok_and(|s| s.success()), "ip netns add {name}");
-        let ns = NetNs { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn path(&self) -> PathBuf {
-        Path::new("/run/netns").join(&self.name)
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.name)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run ip");
-        assert!(out.status.success(), "ip -n {} {args:?}\n{}", self.name, describe(&out));
-        stdout_text(&out)
-    }
-
-    /// The names of the veths (`ip -o link`), without `@peer`.
-    fn veths(&self) -> BTreeSet<String> {
-        self.ip(&["-o", "link", "show", "type", "veth"])
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap_or(n).to_string())
-            .collect()
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let ok = Command::new("ip").args(["netns", "del", &self.name]).status();
-        if !ok.is_ok_and(|s| s.success()) {
-            eprintln!("could not delete network namespace {}", self.name);
-        }
-    }
-}
-
-/// jaild inside the test's netns (`nsenter --net=...`), with the address pool; `d`'s own jaild
-/// (in the host's netns) is stopped first, so `d`'s helpers talk to this one.
-struct NetDaemon {
-    child: Option<Child>,
-}
-
-impl NetDaemon {
-    fn start(d: &Daemon, ns: &NetNs) -> NetDaemon {
-        let plain = d.command();
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&d.log)
-            .expect("open jaild's log");
-        let child = Command::new("nsenter")
-            .arg(format!("--net={}", ns.path().display()))
-            .arg("--")
-            .arg(bin("jaild"))
-            .args(plain.get_args())
-            .arg("--address-pool")
-            .arg(POOL)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn nsenter jaild");
-        let mut me = NetDaemon { child: Some(child) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if raw_request(&d.socket, "GET", "/v1/version", None).is_ok_and(|(s, _)| s == 200) {
-                return me;
-            }
-            if let Some(status) = me.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("jaild exited with {status}\n{}", d.log_text());
-            }
-            assert!(Instant::now() < deadline, "jaild did not answer\n{}", d.log_text());
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for NetDaemon {
-    fn drop(&mut self) {
-        self.kill9();
-    }
 }
 
 fn ip_of(d: &Daemon, name: &str) -> String {

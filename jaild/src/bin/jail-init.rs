@@ -145,13 +145,30 @@ fn supervise(args: Supervise) -> i32 {
         }
         _ => None,
     };
+    let mut ready = None;
     if !args.foreground {
-        // Detach: the caller (jaild) gets its exit status at once; we go on
-        // in our own session, re-parented away from the daemon.
+        // Detach: we go on in our own session, re-parented away from the
+        // daemon. The caller (jaild) gets our exit status once the child has
+        // written its first state (it closes its end of the pipe then, or
+        // dies): a jaild killed right after finds the supervisor on disk.
+        let (ready_r, ready_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("jail-init: pipe: {e}");
+                return 125;
+            }
+        };
         match libjail::sys::clone_fork(0) {
-            Ok(Some(_)) => return 0,
+            Ok(Some(_)) => {
+                drop(ready_w);
+                let mut byte = [0u8; 1];
+                let _ = std::io::Read::read(&mut std::fs::File::from(ready_r), &mut byte);
+                return 0;
+            }
             Ok(None) => {
+                drop(ready_r);
                 let _ = libjail::sys::setsid();
+                ready = Some(ready_w);
             }
             Err(e) => {
                 eprintln!("jail-init: fork: {e}");
@@ -173,6 +190,7 @@ fn supervise(args: Supervise) -> i32 {
         stop_signal: args.stop_signal,
         id_pool: pool,
         address_pool,
+        ready,
     })
 }
 

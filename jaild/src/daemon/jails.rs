@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio::sync::OwnedMutexGuard;
 
 use super::error::{ApiError, ApiResult};
+use super::fault;
 use super::store::{MAX_SOCKET_PATH, Store};
 use super::supervisor::{self, Launch};
 use crate::api::{
@@ -27,6 +28,10 @@ use crate::state::{SupervisorState, write_replace};
 
 /// The default init command.
 pub const DEFAULT_COMMAND: &str = "/sbin/init";
+
+/// At most this many restarts after dead supervisors in a row, unless the jail's restart policy
+/// says otherwise (the supervisor's own default for restarts of the init).
+pub const DEFAULT_RESTART_MAX: u32 = 5;
 
 /// The default grace period of a stop.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,6 +63,11 @@ pub struct Jail {
     gone: AtomicBool,
     /// What the policy resolved to, for the list: (id mode, hostname).
     shown: Mutex<(String, String)>,
+    /// Set when jaild found the jail's supervisor dead (and finished the jail off); the sweep
+    /// then applies the restart policy. Cleared by every start, stop and restart asked for.
+    supervisor_died: AtomicBool,
+    /// Restarts jaild made after dead supervisors, in a row (since the last start asked for).
+    recoveries: AtomicU32,
 }
 
 impl Jail {
@@ -68,7 +78,15 @@ impl Jail {
             op: Arc::new(tokio::sync::Mutex::new(())),
             gone: AtomicBool::new(false),
             shown,
+            supervisor_died: AtomicBool::new(false),
+            recoveries: AtomicU32::new(0),
         }
+    }
+
+    /// Forgets a dead supervisor: the user's own start, stop or restart takes over.
+    fn reset_recovery(&self) {
+        self.supervisor_died.store(false, Ordering::SeqCst);
+        self.recoveries.store(0, Ordering::SeqCst);
     }
 
     fn set_shown(&self, policy: &Policy) {
@@ -319,10 +337,18 @@ impl Jails {
     /// Observes the jail and, when its supervisor died, finishes the jail off: SIGKILL to its
     /// init if that still runs (pid 1 of its namespace: the whole jail goes with it), `stopped`
     /// written to its state file, its run directory removed. Call with the jail's lock held.
+    /// A jail that is not active has no run directory: what a crash left there is removed.
     pub async fn reconcile(&self, name: &str) -> Observed {
         let obs = self.observe(name);
         if !obs.stale {
+            if !obs.active() && self.store.run_dir(name).exists() {
+                tracing::info!(jail = name, "removing the run directory of a jail that does not run");
+                self.store.clean_run_dir(name);
+            }
             return obs;
+        }
+        if let Some(jail) = self.registry().jails.get(name) {
+            jail.supervisor_died.store(true, Ordering::SeqCst);
         }
         let Some(mut st) = obs.st.clone() else { return obs };
         let killed = kill_and_wait(&st, false).await;
@@ -392,7 +418,7 @@ impl Jails {
                 .and_then(|n| n.ips().first().map(ToString::to_string)),
             root: jail.config.root.clone(),
             autostart: jail.config.autostart,
-            restarts: obs.st.as_ref().map_or(0, |s| s.restarts),
+            restarts: obs.st.as_ref().map_or(0, |s| s.restarts) + jail.recoveries.load(Ordering::SeqCst),
         }
     }
 
@@ -466,13 +492,14 @@ impl Jails {
             Self::check_free_in(&reg, &config.name, Some(&config.root))?;
             reg.creating.insert(config.name.clone(), config.root.clone());
         }
+        fault::point("create.reserved");
         let store = self.store.clone();
         let written = config.clone();
         let result = blocking(move || store.create(&written)).await;
         let mut reg = self.registry();
         reg.creating.remove(&config.name);
         match result {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => fault::point("create.renamed"),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(ApiError::conflict(
                     "write the jail's state",
@@ -535,6 +562,7 @@ impl Jails {
     /// `POST /v1/jails/{name}/start`.
     pub async fn start(&self, name: &str) -> ApiResult<JailSummary> {
         let (jail, _guard) = self.lock(name).await?;
+        jail.reset_recovery();
         self.start_locked(&jail).await
     }
 
@@ -591,6 +619,7 @@ impl Jails {
             Ok((policy, stop_signal))
         })
         .await??;
+        fault::point("start.prepared");
         jail.set_shown(&policy);
         let (state, console_log, control, policy_json, sup_log) = (
             self.store.state(&name),
@@ -621,6 +650,7 @@ impl Jails {
                 return Err(ApiError::internal("start the supervisor", e).hint("check jaild's --jail-init path"));
             }
         };
+        fault::point("start.launched");
         if !status.success() && !state.exists() {
             self.store.clean_run_dir(&name);
             let log = supervisor::log_tail(&sup_log, offset);
@@ -690,6 +720,7 @@ impl Jails {
             }
             backoff.wait().await;
         }
+        fault::point("start.running");
         let obs = self.observe(&name);
         tracing::info!(jail = %name, pid = ?obs.pid(), ms = began.elapsed().as_millis() as u64, "started");
         Ok(self.summary(jail, &obs))
@@ -742,6 +773,7 @@ impl Jails {
     pub async fn stop(&self, name: &str, timeout: Duration) -> ApiResult<JailSummary> {
         let (jail, _guard) = self.lock(name).await?;
         let obs = self.reconcile(name).await;
+        jail.reset_recovery();
         if !obs.active() {
             return Err(
                 ApiError::conflict("stop the jail", format!("jail `{name}` is not running ({})", obs.state))
@@ -762,7 +794,10 @@ impl Jails {
         let request = json!({"op": "stop", "timeout_ms": ms});
         let reply = supervisor::control(&self.store.control(name), &request, timeout + Duration::from_secs(15)).await;
         let asked = match reply.and_then(|r| supervisor::reply_ok(&r)) {
-            Ok(()) => true,
+            Ok(()) => {
+                fault::point("stop.asked");
+                true
+            }
             Err(e) => {
                 tracing::warn!(jail = %name, error = %e, "the supervisor did not stop the jail: killing it");
                 false
@@ -786,6 +821,7 @@ impl Jails {
         if after.stale || after.st.as_ref().is_some_and(|s| s.state.is_active()) {
             self.mark_stopped(name, None).await;
         }
+        fault::point("stop.stopped");
         self.store.clean_run_dir(name);
         tracing::info!(jail = %name, "stopped");
         Ok(())
@@ -796,6 +832,7 @@ impl Jails {
     pub async fn restart(&self, name: &str, timeout: Duration) -> ApiResult<JailSummary> {
         let (jail, _guard) = self.lock(name).await?;
         let obs = self.reconcile(name).await;
+        jail.reset_recovery();
         if !obs.active() {
             return self.start_locked(&jail).await;
         }
@@ -851,6 +888,7 @@ impl Jails {
                 );
             }
             self.stop_locked(&jail, &obs, DEFAULT_STOP_TIMEOUT).await?;
+            fault::point("destroy.stopped");
         }
         let store = self.store.clone();
         let owned = name.to_string();
@@ -860,6 +898,7 @@ impl Jails {
                 format!("{}: {e}", self.store.dir(name).display()),
             )
         })?;
+        fault::point("destroy.removed");
         if let Some(pool) = self.settings.address_pool.clone() {
             let owned = name.to_string();
             match blocking(move || pool.release(&owned)).await {
@@ -963,7 +1002,8 @@ impl Jails {
         for jail in self.all() {
             let name = jail.config.name.clone();
             let _guard = jail.op.clone().lock_owned().await;
-            let obs = self.reconcile(&name).await;
+            self.reconcile(&name).await;
+            let obs = self.recover(&jail).await;
             if obs.active() {
                 let st = obs.st.as_ref();
                 tracing::info!(
@@ -976,7 +1016,72 @@ impl Jails {
                 running.push(name);
             }
         }
+        self.remove_orphans().await;
         running
+    }
+
+    /// Applies the restart policy to `jail` (lock held) if jaild found its supervisor dead: a
+    /// supervisor that dies takes its jail with it, which counts as a failure of the jail. At
+    /// most `restart.max` (default 5) such restarts in a row.
+    async fn recover(&self, jail: &Jail) -> Observed {
+        let name = &jail.config.name;
+        let policy = jail.config.restart.on_exit;
+        if !jail.supervisor_died.swap(false, Ordering::SeqCst) || policy == api::RestartOn::Never {
+            return self.observe(name);
+        }
+        let n = jail.recoveries.fetch_add(1, Ordering::SeqCst) + 1;
+        let max = jail.config.restart.max.unwrap_or(DEFAULT_RESTART_MAX);
+        if max != 0 && n > max {
+            jail.recoveries.store(max, Ordering::SeqCst);
+            tracing::error!(jail = %name, max, "the jail's supervisor died again: restart limit reached, left stopped");
+            return self.observe(name);
+        }
+        tracing::warn!(jail = %name, restart = n, %policy, "the jail's supervisor died: restarting the jail");
+        match self.start_locked(jail).await {
+            Ok(s) => tracing::info!(jail = %name, pid = ?s.pid, "restarted after its supervisor died"),
+            Err(e) => tracing::error!(jail = %name, error = %e, "cannot restart the jail after its supervisor died"),
+        }
+        self.observe(name)
+    }
+
+    /// At daemon start, after the jails are loaded: removes run directories and address
+    /// leases that belong to no jail (a crash between a destroy's steps leaves them).
+    async fn remove_orphans(&self) {
+        let known: std::collections::BTreeSet<String> = self.registry().jails.keys().cloned().collect();
+        if let Ok(entries) = std::fs::read_dir(&self.store.run) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !known.contains(&name) {
+                    tracing::info!(dir = %entry.path().display(), "removing the run directory of a jail that does not exist");
+                    self.store.clean_run_dir(&name);
+                }
+            }
+        }
+        let Some(pool) = self.settings.address_pool.clone() else {
+            return;
+        };
+        let leases = match pool.leases() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the address pool");
+                return;
+            }
+        };
+        let orphans: std::collections::BTreeSet<String> = leases
+            .into_iter()
+            .map(|(_, j)| j)
+            .filter(|j| !known.contains(j))
+            .collect();
+        for name in orphans {
+            match pool.release(&name) {
+                Ok(freed) => {
+                    tracing::info!(jail = %name, ?freed, "released the addresses of a jail that does not exist")
+                }
+                Err(e) => {
+                    tracing::warn!(jail = %name, error = %e, "cannot release the addresses of a jail that does not exist")
+                }
+            }
+        }
     }
 
     /// Starts every autostart jail that is not running, concurrently.
@@ -1010,6 +1115,7 @@ impl Jails {
                 && !jail.gone.load(Ordering::SeqCst)
             {
                 self.reconcile(&jail.config.name).await;
+                self.recover(&jail).await;
             }
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod fault;
 pub mod jails;
 pub mod logs;
 pub mod routes;

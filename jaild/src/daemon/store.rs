@@ -18,6 +18,7 @@ use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use super::fault;
 use crate::api::JailConfig;
 use crate::state::{sync_dir, write_atomic};
 
@@ -136,6 +137,7 @@ impl Store {
             let yaml = serde_saphyr::to_string(config).map_err(std::io::Error::other)?;
             let text = format!("# jaild: the configuration of jail {name}. Written by jaild; edit with care.\n{yaml}");
             write_atomic(&tmp.join("config.yaml"), text.as_bytes(), 0o600)?;
+            fault::point("create.written");
             // rename(2) onto an existing empty directory would succeed: refuse explicitly.
             let dest = self.dir(name);
             if dest.exists() {
@@ -167,6 +169,7 @@ impl Store {
         ));
         std::fs::rename(&dir, &gone)?;
         sync_dir(&self.jails)?;
+        fault::point("destroy.renamed");
         std::fs::remove_dir_all(&gone)?;
         sync_dir(&self.jails)
     }

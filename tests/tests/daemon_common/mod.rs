@@ -3,6 +3,7 @@
 //! outlive jaild by design, so a failing test must not leave them running).
 #![allow(dead_code)] // each test binary uses a different part of it
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -408,4 +409,220 @@ pub fn held_locks(dir: &Path) -> Vec<PathBuf> {
             nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err()
         })
         .collect()
+}
+
+/// The fields of `/proc/PID/smaps_rollup` in KiB (`Rss`, `Pss`, `Pss_Anon`, `Anonymous`, …);
+/// empty when the process is gone.
+pub fn smaps_rollup_kib(pid: u32) -> std::collections::BTreeMap<String, u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (key, rest) = l.split_once(':')?;
+            let kib = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
+            Some((key.to_string(), kib))
+        })
+        .collect()
+}
+
+/// `Pss` of `pid` in KiB (0 when the process is gone).
+pub fn pss_kib(pid: u32) -> u64 {
+    smaps_rollup_kib(pid).get("Pss").copied().unwrap_or(0)
+}
+
+/// The number of threads of `pid`.
+pub fn thread_count(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count)
+}
+
+/// The children of `pid` (a scan of /proc), zombies included.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: the comm may hold spaces and parentheses.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        if after.split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok()) == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// Entries below `dir` (files, directories, sockets; not `dir` itself) and the bytes of its
+/// regular files (directory sizes are left out: ext4 never shrinks a directory).
+pub fn dir_usage(dir: &Path) -> (usize, u64) {
+    let (mut entries, mut bytes) = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(list) = fs::read_dir(&d) else { continue };
+        for e in list.flatten() {
+            let Ok(meta) = e.path().symlink_metadata() else {
+                continue;
+            };
+            entries += 1;
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if meta.is_file() {
+                bytes += meta.len();
+            }
+        }
+    }
+    (entries, bytes)
+}
+
+/// The link names of `ip -n NETNS -o link show ARGS...`, without `@peer` (e.g. `ARGS` =
+/// `["type", "veth"]` for the veths of a network namespace the test made).
+pub fn netns_links(netns: &str, args: &[&str]) -> std::collections::BTreeSet<String> {
+    let out = Command::new("ip")
+        .args(["-n", netns, "-o", "link", "show"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip -n {netns} -o link show {args:?}\n{}",
+        describe(&out)
+    );
+    stdout_text(&out)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
+}
+
+/// The jail cgroups (`jaild-*` directories) directly below cgroup directory `dir`.
+pub fn jail_cgroup_dirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("jaild-") && e.path().is_dir())
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The address pool of a jaild started by [`NetDaemon`].
+pub const POOL: &str = "10.99.0.0/29";
+
+/// A network namespace made by the test (`ip netns add`), deleted on drop.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new() -> NetNs {
+        let name = format!("jdn-{}", std::process::id());
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        let ok = Command::new("ip").args(["netns", "add", &name]).status();
+        assert!(ok.is_ok_and(|s| s.success()), "ip netns add {name}");
+        let ns = NetNs { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.name)
+    }
+
+    pub fn ip(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .arg("-n")
+            .arg(&self.name)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ip");
+        assert!(out.status.success(), "ip -n {} {args:?}\n{}", self.name, describe(&out));
+        stdout_text(&out)
+    }
+
+    /// The names of the veths (`ip -o link`), without `@peer`.
+    pub fn veths(&self) -> BTreeSet<String> {
+        self.ip(&["-o", "link", "show", "type", "veth"])
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .collect()
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let ok = Command::new("ip").args(["netns", "del", &self.name]).status();
+        if !ok.is_ok_and(|s| s.success()) {
+            eprintln!("could not delete network namespace {}", self.name);
+        }
+    }
+}
+
+/// jaild inside the test's netns (`nsenter --net=...`), with the address pool [`POOL`]; `d`'s own jaild
+/// (in the host's netns) is stopped first, so `d`'s helpers talk to this one.
+pub struct NetDaemon {
+    pub child: Option<Child>,
+}
+
+impl NetDaemon {
+    pub fn start(d: &Daemon, ns: &NetNs) -> NetDaemon {
+        NetDaemon::start_with(d, ns, &[])
+    }
+
+    /// [`NetDaemon::start`] with extra environment variables for jaild.
+    pub fn start_with(d: &Daemon, ns: &NetNs, env: &[(&str, &str)]) -> NetDaemon {
+        let plain = d.command();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&d.log)
+            .expect("open jaild's log");
+        let child = Command::new("nsenter")
+            .arg(format!("--net={}", ns.path().display()))
+            .arg("--")
+            .arg(bin("jaild"))
+            .args(plain.get_args())
+            .arg("--address-pool")
+            .arg(POOL)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn nsenter jaild");
+        let mut me = NetDaemon { child: Some(child) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if raw_request(&d.socket, "GET", "/v1/version", None).is_ok_and(|(s, _)| s == 200) {
+                return me;
+            }
+            if let Some(status) = me.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("jaild exited with {status}\n{}", d.log_text());
+            }
+            assert!(Instant::now() < deadline, "jaild did not answer\n{}", d.log_text());
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for NetDaemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
 }
