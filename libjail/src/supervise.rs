@@ -76,9 +76,10 @@ pub struct Options {
     /// jaild's address pool: `address: [auto]` leases from it, static
     /// addresses are registered in it.
     pub address_pool: Option<crate::net::AddressPool>,
-    /// Closed once the first state (`starting`, with our pid) is on disk:
-    /// the detaching parent waits for that, so whoever started the
-    /// supervisor finds it in the state file as soon as the parent exits.
+    /// Gets `ok` (or why not) and is closed once the first state
+    /// (`starting`, with our pid) is on disk: the detaching parent waits for
+    /// that, so whoever started the supervisor finds it in the state file
+    /// as soon as the parent exits.
     pub ready: Option<std::os::fd::OwnedFd>,
 }
 
@@ -135,7 +136,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         ".{}.tmp",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("state")
     ));
-    {
+    let written = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -143,8 +144,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // A full disk must not keep half a copy: the old state stays as it was.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)?;
+    written?;
     std::fs::File::open(dir)?.sync_all()
 }
 
@@ -193,8 +200,20 @@ pub fn supervise(mut opts: Options) -> i32 {
         let _ = write_atomic(path, &serde_json::to_vec_pretty(state).unwrap_or_default());
         1
     };
-    let _ = write_atomic(&opts.state, &serde_json::to_vec_pretty(&state).unwrap_or_default());
-    drop(opts.ready.take());
+    // The first state tells whoever started us that we run (and where): if it cannot be
+    // written, nobody could find or stop the jail, so nothing is started.
+    let first = write_atomic(&opts.state, &serde_json::to_vec_pretty(&state).unwrap_or_default());
+    let report = match &first {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("write the state file {}: {e}", opts.state.display()),
+    };
+    if let Some(ready) = opts.ready.take() {
+        let _ = std::fs::File::from(ready).write_all(report.as_bytes());
+    }
+    if first.is_err() {
+        let _ = writeln!(std::io::stderr(), "jail-init: {report}");
+        return 1;
+    }
     let _ = std::fs::remove_file(&opts.control);
     let listener = match UnixListener::bind(&opts.control) {
         Ok(l) => l,

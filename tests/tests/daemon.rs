@@ -697,14 +697,7 @@ fn fifty_jails_in_parallel() {
     let roots_dir = jail.base.join("roots");
     fs::create_dir(&roots_dir).expect("mkdir roots");
     let roots: Vec<PathBuf> = (0..=N).map(|i| roots_dir.join(format!("r{i}"))).collect();
-    for r in &roots {
-        rootfs_tools::busybox::build(&rootfs_tools::busybox::BusyboxOptions {
-            dir: r.clone(),
-            force: false,
-            busybox: None,
-        })
-        .expect("build a busybox root");
-    }
+    common::busybox_roots(&roots);
     let d = Daemon::start(&daemon_dir(&jail));
     let marker = format!("{}", 500_000 + std::process::id());
     let sleep_cmd = format!("sleep {marker}");

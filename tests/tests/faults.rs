@@ -36,9 +36,10 @@ fn path_str(p: &Path) -> &str {
 /// One fault test's world: a netns playing the host, a busybox root, jaild's directories, and a
 /// jaild (plain or with a fault armed) inside the netns.
 struct World {
-    // Field order is drop order: jaild, then the jails, then the netns, then the temp dir.
+    // Field order is drop order: jaild, the jails, the state tmpfs, the netns, the temp dir.
     jaild: Option<NetDaemon>,
     d: Daemon,
+    tmpfs: Option<Tmpfs>,
     ns: NetNs,
     jail: TestJail,
     /// Each jail's payload is `sleep MARKER`: its processes are found by it.
@@ -47,16 +48,23 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::build(None)
+    }
+
+    /// A world whose state directory is a tmpfs of `size` (`mount -o size=`).
+    fn build(state_tmpfs: Option<&str>) -> World {
         let ns = NetNs::new();
         let jail = TestJail::new();
         let dir = jail.base.join("d");
         fs::create_dir_all(&dir).expect("mkdir the daemon dir");
+        let tmpfs = state_tmpfs.map(|size| Tmpfs::mount(&dir.join("state"), size));
         let mut d = Daemon::start(&dir);
         d.kill9();
         let marker = format!("{}", 700_000 + std::process::id());
         let mut w = World {
             jaild: None,
             d,
+            tmpfs,
             ns,
             jail,
             marker,
@@ -172,7 +180,7 @@ impl World {
                 assert!(r.state_dirs.is_empty(), "gone, yet state remains: {ctx}");
                 assert!(r.leases.is_empty(), "gone, yet an address is leased: {ctx}");
             }
-            Some("running" | "stopped") => {
+            Some("running" | "stopped" | "failed") => {
                 assert_eq!(r.state_dirs, [name.to_string()].into(), "its state dir alone: {ctx}");
             }
             Some(other) => panic!("jail {name} settled in {other}: {ctx}"),
@@ -224,6 +232,12 @@ impl World {
             mounts: mount_table()
                 .into_iter()
                 .filter(|m| m.contains(path_str(&self.jail.base)))
+                .filter(|m| {
+                    !self
+                        .tmpfs
+                        .as_ref()
+                        .is_some_and(|t| m.starts_with(&format!("{} ", t.path.display())))
+                })
                 .collect(),
         }
     }
@@ -242,6 +256,36 @@ impl World {
                 self.d.log_text()
             );
             thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A tmpfs mounted by the test, unmounted on drop.
+struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Tmpfs {
+        fs::create_dir_all(path).expect("mkdir the tmpfs mount point");
+        nix::mount::mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some(format!("size={size},mode=0700").as_str()),
+        )
+        .unwrap_or_else(|e| panic!("mount a tmpfs on {}: {e}", path.display()));
+        Tmpfs {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if let Err(e) = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH) {
+            eprintln!("umount {}: {e}", self.path.display());
         }
     }
 }
@@ -401,4 +445,216 @@ fn every_fault_step_is_tested() {
     for step in &steps {
         assert!(this.contains(&format!("(\"{step}\", ")), "step {step} has a fault test");
     }
+}
+
+/// Fills the filesystem of `dir` with `dir/filler` until it has no room left.
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut f = fs::File::create(dir.join("filler")).expect("create the filler");
+    let chunk = [0u8; 4096];
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("fill {}: {e}", dir.display()),
+        }
+    }
+    let _ = f.sync_all();
+}
+
+/// Every jail's config and state file under `state_dir/jails`, with their contents, and every
+/// other entry but the logs by name (what a failed write could have left).
+fn state_files(state_dir: &Path) -> BTreeSet<(PathBuf, Vec<u8>)> {
+    let mut out = BTreeSet::new();
+    let jails = state_dir.join("jails");
+    for e in fs::read_dir(&jails).expect("read the state dir").flatten() {
+        out.insert((e.path(), Vec::new()));
+        for f in fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".log") {
+                continue; // logs grow by design (an empty supervisor log for a failed start)
+            }
+            let contents = match name.as_str() {
+                "config.yaml" | "state.json" => fs::read(f.path()).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            out.insert((f.path(), contents));
+        }
+    }
+    out
+}
+
+/// The state directory fills up: a create and a start fail at once with a clear error, change
+/// nothing and leak nothing; the running jail, list and exec go on; a stop still stops; once
+/// there is room again everything works.
+#[test]
+fn a_full_state_directory() {
+    if !require_root() {
+        return;
+    }
+    let w = World::build(Some("512k"));
+    let (a, b, c) = (jail_name("full-a"), jail_name("full-b"), jail_name("full-c"));
+    let roots: Vec<PathBuf> = ["rb", "rc"].iter().map(|r| w.jail.base.join(r)).collect();
+    common::busybox_roots(&roots);
+    let with_root = |mut args: Vec<String>, root: &Path| {
+        args[3] = path_str(root).to_string();
+        args
+    };
+    w.ok(&w.create_args(&a));
+    w.ok(&["start".into(), a.clone()]);
+    w.ok(&with_root(w.create_args(&b), &roots[0]));
+    let before = state_files(&w.d.state_dir);
+    let a_pid = w.d.entry(&a).expect("a is listed")["pid"].clone();
+
+    fill(&w.d.state_dir);
+    let err = w.d.fails(
+        &with_root(w.create_args(&c), &roots[1])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        "No space left on device",
+    );
+    assert!(
+        err.contains("write the jail's state") && err.contains(path_str(&w.d.state_dir)),
+        "{err}"
+    );
+    let began = Instant::now();
+    let err = w.d.fails(&["start", &b], "No space left on device");
+    assert!(err.contains("state"), "the error names the state file: {err}");
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "the start failed at once: {:?}",
+        began.elapsed()
+    );
+
+    let after = state_files(&w.d.state_dir);
+    assert_eq!(
+        after
+            .symmetric_difference(&before)
+            .map(|(p, c)| (p, String::from_utf8_lossy(c)))
+            .collect::<Vec<_>>(),
+        Vec::new(),
+        "the state is as it was"
+    );
+    let list = w.d.list();
+    let names: BTreeSet<&str> = list.iter().filter_map(|j| j["name"].as_str()).collect();
+    assert_eq!(names, [a.as_str(), b.as_str()].into(), "{list:?}");
+    assert_eq!(w.d.entry(&a).expect("a")["pid"], a_pid, "a runs on");
+    assert_eq!(w.d.entry(&b).expect("b")["state"], "stopped");
+    assert_eq!(w.d.ok(&["exec", &a, "--", "/bin/echo", "still"]).trim(), "still");
+    // Nothing of b's failed start is left: one jail's worth of everything.
+    let r = w.resources(&b);
+    assert!(r.cgroups.is_empty(), "{r:#?}");
+    assert_eq!(
+        (r.veths.len(), r.id_leases.len(), r.run_dirs.len()),
+        (1, 1, 1),
+        "{r:#?}"
+    );
+    w.ok(&["stop".into(), a.clone(), "--timeout".into(), "5".into()]);
+    assert_eq!(w.d.entry(&a).expect("a")["state"], "stopped");
+
+    fs::remove_file(w.d.state_dir.join("filler")).expect("remove the filler");
+    w.ok(&with_root(w.create_args(&c), &roots[1]));
+    for n in [&a, &b, &c] {
+        w.ok(&["start".into(), n.clone()]);
+        assert_eq!(w.d.ok(&["exec", n, "--", "/bin/echo", "ok"]).trim(), "ok");
+    }
+    for n in [&a, &b, &c] {
+        w.ok(&["destroy".into(), "--force".into(), n.clone()]);
+    }
+    w.require_clean(&a);
+}
+
+/// A supervisor killed from outside: jaild notices (its sweep), kills the orphaned init, and
+/// applies the restart policy: `on-failure` starts the jail again, up to `--restart-max`
+/// times in a row; then the jail stays stopped with the reason recorded.
+#[test]
+fn a_killed_supervisor_gets_the_restart_policy() {
+    if !require_root() {
+        return;
+    }
+    let w = World::new();
+    let name = jail_name("sup");
+    let mut args = w.create_args(&name);
+    let at = args.iter().position(|a| a == "--").expect("--");
+    args.splice(
+        at..at,
+        ["--restart", "on-failure", "--restart-max", "1"].map(str::to_string),
+    );
+    w.ok(&args);
+    w.ok(&["start".into(), name.clone()]);
+    let kill_supervisor = || {
+        let v = w.d.inspect(&name);
+        let (pid, sup) = (
+            v["pid"].as_i64().expect("pid") as i32,
+            v["supervisor_pid"].as_i64().expect("supervisor") as i32,
+        );
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(sup), nix::sys::signal::Signal::SIGKILL).expect("kill -9");
+        (pid, sup)
+    };
+    let (pid, sup) = kill_supervisor();
+    let v = w.d.wait_for(&name, Duration::from_secs(30), "restarted by jaild", |v| {
+        v["state"] == "running" && v["supervisor_pid"].as_i64() != Some(i64::from(sup))
+    });
+    assert_eq!(v["restarts"], 1, "one restart counted: {v}");
+    assert_eq!(start_time(pid), None, "the orphaned init {pid} was killed");
+    assert_eq!(w.settled(&name).as_deref(), Some("running"));
+
+    // Again: the limit (1) is reached, the jail stays down.
+    let (pid, _) = kill_supervisor();
+    let v = w.d.wait_for(&name, Duration::from_secs(30), "stopped for good", |v| {
+        v["state"] == "stopped"
+    });
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("supervisor")), "{v}");
+    thread::sleep(Duration::from_secs(6)); // one more sweep: no further restart
+    assert_eq!(w.settled(&name).as_deref(), Some("stopped"));
+    assert_eq!(start_time(pid), None, "the orphaned init {pid} was killed");
+    assert!(w.d.log_text().contains("restart limit reached"), "{}", w.d.log_text());
+    w.ok(&["destroy".into(), name.clone()]);
+    w.require_clean(&name);
+}
+
+/// A jail's init killed from outside: its supervisor applies the restart policy (`on-failure`:
+/// a new init; `never`: the jail ends as failed with the signal's status).
+#[test]
+fn a_killed_init_gets_the_restart_policy() {
+    if !require_root() {
+        return;
+    }
+    let w = World::new();
+    let kill_init = |name: &str| {
+        let pid = w.d.inspect(name)["pid"].as_i64().expect("pid") as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill -9");
+        pid
+    };
+    let name = jail_name("init-restart");
+    let mut args = w.create_args(&name);
+    let at = args.iter().position(|a| a == "--").expect("--");
+    args.splice(
+        at..at,
+        ["--restart", "on-failure", "--restart-backoff-ms", "50"].map(str::to_string),
+    );
+    w.ok(&args);
+    w.ok(&["start".into(), name.clone()]);
+    let old = kill_init(&name);
+    let v = w.d.wait_for(&name, Duration::from_secs(20), "a new init", |v| {
+        v["state"] == "running" && v["pid"].as_i64().is_some_and(|p| p != i64::from(old))
+    });
+    assert_eq!(v["restarts"], 1, "{v}");
+    assert_eq!(w.settled(&name).as_deref(), Some("running"));
+    w.ok(&["destroy".into(), "--force".into(), name.clone()]);
+    w.require_clean(&name);
+
+    let name = jail_name("init-never");
+    w.ok(&w.create_args(&name));
+    w.ok(&["start".into(), name.clone()]);
+    kill_init(&name);
+    let v =
+        w.d.wait_for(&name, Duration::from_secs(20), "failed", |v| v["state"] == "failed");
+    assert_eq!(v["exit_status"], 128 + libc::SIGKILL, "{v}");
+    assert_eq!(v["restarts"], 0, "{v}");
+    assert_eq!(w.settled(&name).as_deref(), Some("failed"));
+    w.ok(&["destroy".into(), name.clone()]);
+    w.require_clean(&name);
 }

@@ -10,10 +10,17 @@
 //!   life (`libjail::supervise`): console, state file, restart policy,
 //!   reboot and poweroff, control socket.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use clap::Parser;
+
+/// `eprintln!` that cannot panic: stderr is the supervisor log, on a disk that may be full.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 fn read_plan(args: &[String]) -> Result<libjail::plan::Plan, String> {
     let text = match args {
@@ -97,21 +104,21 @@ fn supervise(args: Supervise) -> i32 {
     let text = match std::fs::read_to_string(&args.policy_json) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("jail-init: read {}: {e}", args.policy_json.display());
+            say!("jail-init: read {}: {e}", args.policy_json.display());
             return 125;
         }
     };
     let policy: libjail::policy::Policy = match serde_json::from_str(&text) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("jail-init: parse {}: {e}", args.policy_json.display());
+            say!("jail-init: parse {}: {e}", args.policy_json.display());
             return 125;
         }
     };
     let mut pool = match libjail::idmap::IdPool::from_env() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("jail-init: {e}");
+            say!("jail-init: {e}");
             return 125;
         }
     };
@@ -125,7 +132,7 @@ fn supervise(args: Supervise) -> i32 {
         match parsed.map(|(start, slots)| libjail::idmap::IdPool::new(pool.dir.clone(), start, slots)) {
             Some(Ok(p)) => pool = p,
             _ => {
-                eprintln!("jail-init: --id-pool {range}: expected START:SLOTS");
+                say!("jail-init: --id-pool {range}: expected START:SLOTS");
                 return 125;
             }
         }
@@ -138,7 +145,7 @@ fn supervise(args: Supervise) -> i32 {
             match parsed {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    eprintln!("jail-init: --address-pool {cidr}: {e}");
+                    say!("jail-init: --address-pool {cidr}: {e}");
                     return 125;
                 }
             }
@@ -149,29 +156,46 @@ fn supervise(args: Supervise) -> i32 {
     if !args.foreground {
         // Detach: we go on in our own session, re-parented away from the
         // daemon. The caller (jaild) gets our exit status once the child has
-        // written its first state (it closes its end of the pipe then, or
-        // dies): a jaild killed right after finds the supervisor on disk.
+        // written its first state (it says `ok` on the pipe, or why not, or
+        // dies): a jaild killed right after finds the supervisor on disk, and
+        // a state that cannot be written fails the start at once.
         let (ready_r, ready_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("jail-init: pipe: {e}");
+                say!("jail-init: pipe: {e}");
                 return 125;
             }
         };
         match libjail::sys::clone_fork(0) {
             Ok(Some(_)) => {
                 drop(ready_w);
-                let mut byte = [0u8; 1];
-                let _ = std::io::Read::read(&mut std::fs::File::from(ready_r), &mut byte);
-                return 0;
+                let mut report = String::new();
+                let _ = std::io::Read::read_to_string(&mut std::fs::File::from(ready_r), &mut report);
+                if report == "ok" {
+                    return 0;
+                }
+                if report.is_empty() {
+                    report = "the supervisor died before it wrote its first state".to_string();
+                }
+                // Our stdout goes back to jaild, our stderr to the supervisor log.
+                let _ = writeln!(std::io::stdout(), "{report}");
+                say!("jail-init: {report}");
+                return 125;
             }
             Ok(None) => {
                 drop(ready_r);
                 let _ = libjail::sys::setsid();
+                // jaild reads our parent's stdout until it closes: let go of it.
+                match std::fs::File::options().write(true).open("/dev/null") {
+                    Ok(null) => {
+                        let _ = libjail::sys::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1);
+                    }
+                    Err(e) => say!("jail-init: open /dev/null: {e}"),
+                }
                 ready = Some(ready_w);
             }
             Err(e) => {
-                eprintln!("jail-init: fork: {e}");
+                say!("jail-init: fork: {e}");
                 return 125;
             }
         }
@@ -209,12 +233,12 @@ fn main() {
             Ok(plan) => match libjail::spawn::run(&plan) {
                 Ok(code) => code,
                 Err(e) => {
-                    eprintln!("jail-init: {e}");
+                    say!("jail-init: {e}");
                     e.exit_code()
                 }
             },
             Err(e) => {
-                eprintln!("jail-init: {e}");
+                say!("jail-init: {e}");
                 125
             }
         }

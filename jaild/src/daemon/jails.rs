@@ -511,10 +511,16 @@ impl Jails {
                 .hint("jaild's log says why it skipped it; remove the directory or pick another name"));
             }
             Ok(Err(e)) => {
-                return Err(ApiError::internal(
+                let full = e.kind() == std::io::ErrorKind::StorageFull;
+                let err = ApiError::internal(
                     "write the jail's state",
                     format!("{}: {e}", self.store.dir(&config.name).display()),
-                ));
+                );
+                return Err(if full {
+                    err.hint("the state directory's filesystem is full; nothing was created")
+                } else {
+                    err
+                });
             }
             Err(e) => return Err(e),
         }
@@ -643,8 +649,8 @@ impl Jails {
             address_pool: self.settings.address_pool.as_ref(),
         };
         let began = Instant::now();
-        let status = match launch.run().await {
-            Ok(status) => status,
+        let (status, said) = match launch.run().await {
+            Ok(done) => done,
             Err(e) => {
                 self.store.clean_run_dir(&name);
                 return Err(ApiError::internal("start the supervisor", e).hint("check jaild's --jail-init path"));
@@ -653,10 +659,14 @@ impl Jails {
         fault::point("start.launched");
         if !status.success() && !state.exists() {
             self.store.clean_run_dir(&name);
-            let log = supervisor::log_tail(&sup_log, offset);
+            let why = if said.is_empty() {
+                supervisor::log_tail(&sup_log, offset)
+            } else {
+                said
+            };
             return Err(ApiError::internal(
                 "start the supervisor",
-                format!("jail-init supervise exited with {status}: {log}"),
+                format!("jail-init supervise exited with {status}: {why}"),
             ));
         }
         // Wait for the supervisor to report.

@@ -96,10 +96,11 @@ impl Launch<'_> {
         a
     }
 
-    /// Runs `jail-init supervise`: stdin and stdout on /dev/null, stderr appended to the
-    /// supervisor log. The supervisor detaches at once, so this returns quickly with the exit
-    /// status of the process we started (0 when the supervisor is on its way).
-    pub async fn run(&self) -> Result<std::process::ExitStatus, String> {
+    /// Runs `jail-init supervise`: stdin on /dev/null, stdout read back, stderr appended to the
+    /// supervisor log. The supervisor detaches once its first state is written, so this returns
+    /// quickly with the exit status of the process we started (0 when the supervisor is on its
+    /// way) and what it printed (why not, otherwise).
+    pub async fn run(&self) -> Result<(std::process::ExitStatus, String), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -112,17 +113,18 @@ impl Launch<'_> {
         let mut cmd = tokio::process::Command::new(self.jail_init);
         cmd.args(&args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .current_dir("/")
             .kill_on_drop(false);
-        let mut child = cmd
+        let child = cmd
             .spawn()
             .map_err(|e| format!("exec {}: {e}", self.jail_init.display()))?;
-        child
-            .wait()
+        let out = child
+            .wait_with_output()
             .await
-            .map_err(|e| format!("wait for {}: {e}", self.jail_init.display()))
+            .map_err(|e| format!("wait for {}: {e}", self.jail_init.display()))?;
+        Ok((out.status, String::from_utf8_lossy(&out.stdout).trim().to_string()))
     }
 }
 

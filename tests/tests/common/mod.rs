@@ -232,6 +232,18 @@ impl Drop for TestJail {
     }
 }
 
+/// Builds a plain busybox rootfs (no probe) in each of `dirs`.
+pub fn busybox_roots(dirs: &[PathBuf]) {
+    for dir in dirs {
+        busybox::build(&BusyboxOptions {
+            dir: dir.clone(),
+            force: false,
+            busybox: None,
+        })
+        .unwrap_or_else(|e| panic!("build a busybox rootfs in {}: {e}", dir.display()));
+    }
+}
+
 fn copy_probe(root: &Path, rel: &str, mode: u32) -> PathBuf {
     let dst = root.join(rel);
     fs::copy(env!("CARGO_BIN_EXE_jail-probe"), &dst)
