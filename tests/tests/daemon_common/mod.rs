@@ -264,7 +264,7 @@ impl Daemon {
     }
 
     /// Kills every supervisor and jail init the state files name (only if they are still the
-    /// same processes, by start time).
+    /// same processes, by start time), and removes the cgroups they record.
     pub fn kill_jails(&self) {
         let mut pids = Vec::new();
         for st in self.states() {
@@ -283,6 +283,18 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(5);
         while pids.iter().any(|p| start_time(*p).is_some()) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));
+        }
+        // A killed supervisor cannot remove its jail's cgroup: do it here (what is left in it is
+        // killed first). Veths go with the network namespace of the test that made them.
+        for st in self.states() {
+            let Ok(paths) = serde_json::from_value::<libjail::cgroup::CgroupPaths>(st["cgroup"].clone()) else {
+                continue;
+            };
+            let cg = libjail::cgroup::Cgroup::open(paths);
+            let _ = cg.kill_all();
+            if let Err(e) = cg.remove() {
+                eprintln!("cannot remove a jail cgroup the test left: {e}");
+            }
         }
     }
 }
