@@ -14,25 +14,21 @@
 #      stop and destroy them all.
 #
 # Environment: BENCH_EXEC_ROUNDS (default 200), BENCH_START_ROUNDS (default 30), BENCH_JAILS
-# (default 100), BENCH_PARALLEL (default 8). Needs root, python3, nsenter, crun.
+# (default 100), BENCH_PARALLEL (default 8); BENCH_RESULTS=FILE appends one JSON line per figure
+# (for bench/run-all.sh); BENCH_BIN_DIR=DIR uses the jaild, jail-init, jailctl and jail-rootfs in
+# DIR instead of building them. Needs root, python3, nsenter, crun.
 #
 # crun on this machine: it refuses the hybrid cgroup layout ("cgroups in hybrid mode not
 # supported": the cgroup2 mount at /sys/fs/cgroup/unified carries the hugetlb controller), so
 # the driver runs in a private mount namespace where that mount is detached; crun then uses the
-# v1 hierarchies. jaild is unaffected (it runs outside, and jails do not use cgroups yet).
+# v1 hierarchies (and makes a plain directory per container in the tmpfs directory under that
+# mount point, which the cleanup removes). jaild runs outside, on the host's mount namespace.
+# The crun containers are named jbench-PID-*, unique per run, and deleted at exit.
 set -euo pipefail
 
-case "${1:-}" in
-"") ;;
--h | --help)
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
-    exit 0
-    ;;
-*)
-    echo "usage: bench/daemon.sh" >&2
-    exit 2
-    ;;
-esac
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_usage "$@"
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "bench/daemon.sh: run as root (jaild needs it)" >&2
@@ -47,20 +43,27 @@ done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-echo "building release binaries..." >&2
-cargo build --release --quiet -p jaild -p jailctl -p rootfs-tools
-rel=$repo/target/x86_64-unknown-linux-gnu/release
+rel=$(bench_release_dir jaild jailctl rootfs-tools)
+
+# Runs "$@" where crun works: in a private mount namespace without the cgroup2 mount.
+no_cgroup2() {
+    unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null || true; exec "$@"' sh "$@"
+}
+crun_prefix=jbench-$$-
 
 work=$(mktemp -d /tmp/jaild-bench.XXXXXX)
 chmod 0700 "$work"
 jaild_pid=
 cleanup() {
-    [[ -n $jaild_pid ]] && kill -9 "$jaild_pid" 2>/dev/null || true
-    # Jails outlive jaild: kill what the state files name.
+    if [[ -n $jaild_pid ]]; then
+        kill -9 "$jaild_pid" 2>/dev/null || true
+        wait "$jaild_pid" 2>/dev/null || true # reaped quietly, without bash's "Killed" line
+    fi
+    # Jails outlive jaild: kill what the state files name, and remove their cgroups.
     for st in "$work"/state/jails/*/state.json; do
         [[ -f $st ]] || continue
         python3 - "$st" <<'PY' || true
-import json, os, signal, sys
+import json, os, signal, sys, time
 s = json.load(open(sys.argv[1]))
 for k in ("pid", "supervisor_pid"):
     if s.get(k):
@@ -68,9 +71,29 @@ for k in ("pid", "supervisor_pid"):
             os.kill(s[k], signal.SIGKILL)
         except ProcessLookupError:
             pass
+# Then the jail's cgroup, once its processes are gone (only directories named as jaild names them).
+cg = s.get("cgroup") or {}
+dirs = ([cg["unified"]] if cg.get("unified") else []) + list((cg.get("v1") or {}).values())
+for d in dirs:
+    if not os.path.basename(d).startswith("jaild-"):
+        continue
+    for _ in range(40):
+        try:
+            os.rmdir(d)
+            break
+        except FileNotFoundError:
+            break
+        except OSError:
+            time.sleep(0.05)
 PY
     done
-    for c in $(crun list -q 2>/dev/null | grep '^jbench-' || true); do crun delete -f "$c" >/dev/null 2>&1 || true; done
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    no_cgroup2 sh -c '
+        for c in $(crun list -q 2>/dev/null | grep "^$1" || true); do crun delete -f "$c" >/dev/null 2>&1 || true; done
+        # Only the plain directories crun made on the tmpfs, never a real cgroup2 directory.
+        for d in /sys/fs/cgroup/unified/"$1"*; do
+            if [ -d "$d" ] && [ "$(stat -f -c %T "$d")" = tmpfs ]; then rm -rf "$d"; fi
+        done' sh "$crun_prefix" || true
     sleep 0.3
     if grep -qF " $work" /proc/self/mountinfo; then
         echo "bench/daemon.sh: mounts left under $work; not removing it" >&2
@@ -112,7 +135,7 @@ done
 
 export BENCH_WORK=$work BENCH_JAILCTL=$rel/jailctl BENCH_JAILD_PID=$jaild_pid BENCH_JAILS=$jails
 export BENCH_EXEC_ROUNDS=${BENCH_EXEC_ROUNDS:-200} BENCH_START_ROUNDS=${BENCH_START_ROUNDS:-30}
-export BENCH_PARALLEL=${BENCH_PARALLEL:-8}
+export BENCH_PARALLEL=${BENCH_PARALLEL:-8} BENCH_CRUN_PREFIX=$crun_prefix
 
 cat >"$work/driver.py" <<'PY'
 import concurrent.futures
@@ -128,6 +151,16 @@ jaild_pid = int(os.environ["BENCH_JAILD_PID"])
 n_jails = int(os.environ["BENCH_JAILS"])
 parallel = int(os.environ["BENCH_PARALLEL"])
 devnull = os.open("/dev/null", os.O_RDWR)
+crun_x = os.environ["BENCH_CRUN_PREFIX"] + "x"
+crun_s = os.environ["BENCH_CRUN_PREFIX"] + "s"
+
+
+def result(**row):
+    """One JSON line for bench/run-all.sh's summary, when BENCH_RESULTS names a file."""
+    path = os.environ.get("BENCH_RESULTS")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 def run(argv, check=True):
@@ -186,16 +219,17 @@ rounds = int(os.environ["BENCH_EXEC_ROUNDS"])
 ctl("create", "bx", "--root", f"{work}/roots/r0", "--stop-signal", "KILL", "--", "/bin/sleep", "100000")
 ctl("start", "bx")
 pid = str(inspect("bx")["pid"])
-quiet(["crun", "run", "-d", "-b", f"{work}/bundle", "jbench-x"])
+quiet(["crun", "run", "-d", "-b", f"{work}/bundle", crun_x])
 probe = run(jailctl + ["exec", "bx", "--", "/bin/true"], check=False)
 exec_works = probe.returncode == 0
 cases = [
     ("jailctl exec", jailctl + ["exec", "bx", "--", "/bin/true"]),
     ("nsenter -a", ["nsenter", "-a", "-t", pid, "/bin/true"]),
-    ("crun exec", ["crun", "exec", "jbench-x", "/bin/true"]),
+    ("crun exec", ["crun", "exec", crun_x, "/bin/true"]),
 ]
 if not exec_works:
     print(f"1. jailctl exec fails here ({probe.stderr.strip()}): timing the others only")
+    result(benchmark="exec", command="jailctl exec", failed=f"fails: {probe.stderr.strip()}")
     cases = cases[1:]
 for _ in range(10):
     for _, argv in cases:
@@ -211,10 +245,15 @@ print(f"   {'command':<14} {'median ms':>9} {'min ms':>7} {'vs nsenter':>10}")
 for name, _ in cases:
     m = median(walls[name])
     print(f"   {name:<14} {ms(m):9.3f} {ms(min(walls[name])):7.3f} {m / base:9.2f}x")
+    row = dict(benchmark="exec", command=name, median=round(ms(m), 3), unit="ms", baseline="nsenter -a",
+               ratio=round(m / base, 3), note=f"min {ms(min(walls[name])):.2f} ms")
+    if name == "jailctl exec":
+        row.update(goal="<= 1.5x", met=m / base <= 1.5)
+    result(**row)
 print("   goal: jailctl exec <= 1.5x nsenter")
 print()
 ctl("destroy", "--force", "bx")
-quiet(["crun", "delete", "-f", "jbench-x"])
+quiet(["crun", "delete", "-f", crun_x])
 
 # 2. create+start against crun run -d.
 rounds = int(os.environ["BENCH_START_ROUNDS"])
@@ -234,8 +273,8 @@ def jail_start(ids):
 
 
 def crun_start():
-    t = timed(["crun", "run", "-d", "-b", f"{work}/bundle", "jbench-s"], stderr=True)
-    quiet(["crun", "delete", "-f", "jbench-s"])
+    t = timed(["crun", "run", "-d", "-b", f"{work}/bundle", crun_s], stderr=True)
+    quiet(["crun", "delete", "-f", crun_s])
     return t
 
 
@@ -255,6 +294,11 @@ print(f"   {'command':<17} {'median ms':>9} {'min ms':>7} {'vs crun':>8}")
 for name, _ in cases:
     m = median(walls[name])
     print(f"   {name:<17} {ms(m):9.3f} {ms(min(walls[name])):7.3f} {m / base:7.2f}x")
+    row = dict(benchmark="create+start", command=name, median=round(ms(m), 3), unit="ms",
+               baseline="crun run -d", ratio=round(m / base, 3), note=f"min {ms(min(walls[name])):.2f} ms")
+    if name.startswith("jail "):
+        row.update(goal="<= 1.0x", met=m / base <= 1.0)
+    result(**row)
 print("   (jail: two jailctl calls, create and start; crun: one call, no user namespace, no seccomp")
 print("   notify filter, no supervisor. goal: <= 1.0x crun)")
 print()
@@ -339,8 +383,19 @@ print(f"   payload PSS per jail:       {payload_pss / n_jails:.0f} KiB (sleep; n
 print(f"   jaild itself (excluded):    PSS {jaild_pss} KiB, RSS {jaild_rss} KiB")
 print(f"   stop all (SIGKILL):         {t_stop:.2f} s")
 print(f"   destroy all:                {t_destroy:.2f} s")
+bench = f"{n_jails} jails"
+result(benchmark=bench, command="create all", median=round(t_create, 3), unit="s",
+       note=f"{t_create / n_jails * 1000:.1f} ms per jail, {parallel} calls at a time")
+result(benchmark=bench, command="start all", median=round(t_start, 3), unit="s",
+       note=f"{t_start / n_jails * 1000:.1f} ms per jail; {running}/{n_jails} running after")
+pss = manager_pss / n_jails
+result(benchmark=bench, command="manager PSS per jail", median=round(pss), unit="KiB", goal="<= 256 KiB",
+       met=pss <= 256 and running == n_jails,
+       note=f"RSS {manager_rss / n_jails:.0f} KiB, {manager_procs / n_jails:.1f} processes per jail"
+            + ("" if running == n_jails else f"; only {running}/{n_jails} running"))
+result(benchmark=bench, command="stop all (SIGKILL)", median=round(t_stop, 3), unit="s")
+result(benchmark=bench, command="destroy all", median=round(t_destroy, 3), unit="s")
 PY
 
 # The driver runs where crun works: a mount namespace without the cgroup2 mount.
-unshare --mount --propagation private bash -c 'umount /sys/fs/cgroup/unified 2>/dev/null || true; exec python3 -u "$0"' \
-    "$work/driver.py"
+no_cgroup2 python3 -u "$work/driver.py"

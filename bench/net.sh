@@ -12,20 +12,14 @@
 #
 # Needs root, python3, nsenter, ip (iproute2) and the host's static busybox. Builds the release
 # jailctl and jail-rootfs, makes a busybox rootfs in a 0700 temp dir; the temp dir and the network
-# namespace are removed at exit. See bench/README.md.
+# namespace are removed at exit. See bench/README.md. No goal has been set for these figures.
+# BENCH_RESULTS=FILE appends one JSON line per figure (for bench/run-all.sh); BENCH_BIN_DIR=DIR
+# uses the jailctl and jail-rootfs in DIR instead of building them.
 set -euo pipefail
 
-case "${1:-}" in
-"") ;;
--h | --help)
-    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
-    exit 0
-    ;;
-*)
-    echo "usage: bench/net.sh" >&2
-    exit 2
-    ;;
-esac
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_usage "$@"
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "bench/net.sh: run as root (jailctl run and ip netns need it)" >&2
@@ -40,9 +34,7 @@ done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-echo "building release binaries..." >&2
-cargo build --release --quiet -p jailctl -p rootfs-tools
-rel=$repo/target/x86_64-unknown-linux-gnu/release
+rel=$(bench_release_dir jailctl rootfs-tools)
 jailctl=$rel/jailctl
 
 ns=jbench-$$
@@ -75,13 +67,15 @@ ip netns add "$ns"
 ns_made=1
 ip -n "$ns" link set lo up
 
-export BENCH_JAILCTL=$jailctl BENCH_ROOT=$root BENCH_WORK=$work BENCH_BUSYBOX=$(command -v busybox)
+busybox=$(command -v busybox)
+export BENCH_JAILCTL=$jailctl BENCH_ROOT=$root BENCH_WORK=$work BENCH_BUSYBOX=$busybox
 export BENCH_MB=${BENCH_MB:-512} BENCH_TCP_RUNS=${BENCH_TCP_RUNS:-3}
 export BENCH_ROUNDS=${BENCH_ROUNDS:-50} BENCH_WARMUP=${BENCH_WARMUP:-3}
 
 # `nsenter --net`, not `ip netns exec`: the latter remounts /sys, which hides /sys/fs/cgroup from
 # jailctl. Everything the driver starts inherits the namespace.
 nsenter --net="/run/netns/$ns" python3 - <<'PY'
+import json
 import os
 import subprocess
 import sys
@@ -199,6 +193,14 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def result(**row):
+    """One JSON line for bench/run-all.sh's summary, when BENCH_RESULTS names a file."""
+    path = os.environ.get("BENCH_RESULTS")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
 def main():
     print(f"{os.cpu_count()} CPUs, {os.uname().release}; load average {loadavg()}")
     # (a) throughput
@@ -216,6 +218,11 @@ def main():
         print(f"  {label:<31} median {median(speeds[kind]):8.0f} MiB/s   (runs: {runs})")
     ratio = median(speeds["bridge"]) / median(speeds["loopback"])
     print(f"  ratio bridge / loopback: {ratio:.2f}")
+    for kind, label in (("bridge", "jail -> jail over bridge"), ("loopback", "netns loopback, no jail")):
+        result(benchmark=f"net TCP ({mib} MiB, busybox nc)", command=label, median=round(median(speeds[kind]), 1),
+               unit="MiB/s", baseline="netns loopback, no jail",
+               ratio=round(median(speeds[kind]) / median(speeds["loopback"]), 3),
+               goal="none set", note="runs: " + ", ".join(f"{v:.0f}" for v in speeds[kind]))
 
     # (b) start time
     cmds = {
@@ -240,6 +247,11 @@ def main():
     paired = median([a / b for a, b in zip(times["bridge"], times["none"])])
     print(f"  ratio bridge / none: {median(times['bridge']) / median(times['none']):.2f} "
           f"(paired per round: {paired:.2f})")
+    for k, label in (("bridge", "network: bridge"), ("none", "network: none")):
+        t = times[k]
+        result(benchmark="net start (jailctl run)", command=label, median=round(median(t), 3), unit="ms",
+               baseline="network: none", ratio=round(median(t) / median(times["none"]), 3), goal="none set",
+               note=f"min {min(t):.2f}, max {max(t):.2f} ms" + (f", paired {paired:.2f}x" if k == "bridge" else ""))
     print(f"load average at the end: {loadavg()}")
 
 

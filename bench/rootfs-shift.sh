@@ -11,7 +11,12 @@
 # ratios (goal: shift >= 2x faster than chown -R). As root:
 #   bench/rootfs-shift.sh                         # 100,000 files, 3 rounds
 #   FILES=20000 ROUNDS=1 bench/rootfs-shift.sh    # a quicker run
+# BENCH_RESULTS=FILE appends one JSON line per command (for bench/run-all.sh); BENCH_BIN_DIR=DIR
+# uses the jail-rootfs in DIR instead of building it.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_usage "$@"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 FILES=${FILES:-100000}
@@ -24,11 +29,7 @@ COUNT=65536
 command -v python3 >/dev/null || { echo "rootfs-shift.sh: needs python3" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "rootfs-shift.sh: needs GNU time (apt-get install time)" >&2; exit 1; }
 
-cargo build --release -q -p rootfs-tools
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-BIN=$TARGET_DIR/x86_64-unknown-linux-gnu/release/jail-rootfs
-[[ -x $BIN ]] || BIN=$TARGET_DIR/release/jail-rootfs
+BIN=$(bench_release_dir rootfs-tools)/jail-rootfs
 
 # On the root filesystem (not a tmpfs), as a rootfs would be.
 WORK=$(mktemp -d /var/tmp/rootfs-shift.XXXXXX)
@@ -121,7 +122,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 python3 - "$WORK" "$ENTRIES" "$(nproc)" "$ROUNDS" <<'PY'
-import json, statistics, sys
+import json, os, statistics, sys
 work, entries, cores, rounds = sys.argv[1:5]
 def times(name):
     rows = [list(map(float, l.split())) for l in open(f"{work}/{name}.times") if l.strip()]
@@ -134,4 +135,19 @@ print(f"{'jail-rootfs shift (' + cores + ' cores)':34}{shift[0]:8.3f}{shift[1]:8
 print(f"{'chown -R -h per owner pair':34}{chown[0]:8.3f}{chown[1]:8.3f}   {chown[0] / shift[0]:.2f}x")
 print(f"{'python os.lchown walk':34}{python[0]:8.3f}{python[1]:8.3f}   {python[0] / shift[0]:.2f}x")
 print("goal (shift >= 2x faster than chown -R):", "met" if chown[0] / shift[0] >= 2 else "NOT met")
+if os.environ.get("BENCH_RESULTS"):
+    # Ratio: this command's wall time / chown -R's (the goal, >= 2x faster, is <= 0.5).
+    rows = [
+        dict(command="jail-rootfs shift", median=shift[0], cpu=shift[1], goal="<= 0.5x (>= 2x faster)",
+             met=chown[0] / shift[0] >= 2),
+        dict(command="chown -R -h per owner pair", median=chown[0], cpu=chown[1]),
+        dict(command="python os.lchown walk", median=python[0], cpu=python[1]),
+    ]
+    with open(os.environ["BENCH_RESULTS"], "a") as f:
+        for r in rows:
+            cpu = r.pop("cpu")
+            r.update(benchmark=f"rootfs-shift ({entries} entries)", median=round(r["median"], 3), unit="s",
+                     baseline="chown -R -h per owner pair", ratio=round(r["median"] / chown[0], 3),
+                     note=f"CPU {cpu:.2f} s, median of {rounds} rounds")
+            f.write(json.dumps(r) + "\n")
 PY
