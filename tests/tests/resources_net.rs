@@ -229,7 +229,7 @@ impl TestCgroup {
             let dir = cg.dir(h);
             if dir.exists() {
                 // Left by a crashed earlier run with our pid.
-                kill_and_remove(h, &dir);
+                common::kill_and_remove_cgroup(&dir, h.label == "unified");
             }
             fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
             if h.label.split(',').any(|c| c == "cpuset") {
@@ -317,7 +317,7 @@ impl Drop for TestCgroup {
         for h in &self.hiers {
             let dir = self.dir(h);
             if dir.exists() {
-                kill_and_remove(h, &dir);
+                common::kill_and_remove_cgroup(&dir, h.label == "unified");
             }
         }
     }
@@ -367,65 +367,6 @@ fn check_placement(hiers: &[Hier], base: impl Fn(&Hier) -> String, pid: u32) -> 
         name: names.into_iter().next().unwrap_or_default(),
         dirs,
     }
-}
-
-/// Kills every process in cgroup `dir` of `h` and below, then removes the directories, deepest first.
-fn kill_and_remove(h: &Hier, dir: &Path) {
-    let mut dirs = Vec::new();
-    collect_dirs(dir, &mut dirs);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for d in dirs.iter().rev() {
-        loop {
-            let pids = read_pids(&d.join("cgroup.procs"));
-            if pids.is_empty() {
-                break;
-            }
-            if Instant::now() > deadline {
-                eprintln!("{}: processes {pids:?} survive SIGKILL", d.display());
-                break;
-            }
-            let kill_file = d.join("cgroup.kill");
-            if h.label == "unified" && kill_file.exists() {
-                let _ = fs::write(&kill_file, "1");
-            } else {
-                for pid in pids {
-                    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-                }
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let until = Instant::now() + Duration::from_secs(3);
-        while let Err(e) = fs::remove_dir(d) {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                break;
-            }
-            if Instant::now() > until {
-                eprintln!("rmdir {}: {e}", d.display());
-                break;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// `dir` and every directory below it, parents first.
-fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
-    out.push(dir.to_path_buf());
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                collect_dirs(&e.path(), out);
-            }
-        }
-    }
-}
-
-fn read_pids(file: &Path) -> Vec<u32> {
-    fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
 }
 
 /// A jail's cgroup as seen from the host.
@@ -791,7 +732,7 @@ fn pids_max_contains_a_fork_bomb() {
     while begin.elapsed() < Duration::from_millis(2500) {
         let current = jcg.read_u64("pids", "pids.current");
         max_current = max_current.max(current);
-        max_procs = max_procs.max(read_pids(&jcg.dir("pids").join("cgroup.procs")).len());
+        max_procs = max_procs.max(common::cgroup_pids(&jcg.dir("pids").join("cgroup.procs")).len());
         if Instant::now() >= next_slow {
             next_slow += Duration::from_millis(250);
             max_scan = max_scan.max(processes_in("pids", &jail_path).len());
@@ -958,7 +899,7 @@ fn cpu_max_half_a_core() {
     assert_eq!(jcg.read_u64("cpu", "cpu.cfs_quota_us"), 50_000);
 
     thread::sleep(Duration::from_millis(300));
-    let procs = read_pids(&jcg.dir("cpuacct").join("cgroup.procs"));
+    let procs = common::cgroup_pids(&jcg.dir("cpuacct").join("cgroup.procs"));
     let (u0, s0, t0) = (
         jcg.read_u64("cpuacct", "cpuacct.usage"),
         cpu_seconds(&procs),
@@ -1036,7 +977,7 @@ impl Drop for JailCgroupGuard<'_> {
                 && dir.exists()
             {
                 eprintln!("removing the jail's cgroup left behind: {}", dir.display());
-                kill_and_remove(h, dir);
+                common::kill_and_remove_cgroup(dir, h.label == "unified");
             }
         }
     }

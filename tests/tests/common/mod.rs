@@ -521,3 +521,70 @@ pub fn host_hostname() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Kills every process in cgroup `dir` and below (through `cgroup.kill` where `use_kill_file`
+/// and the file exists, else SIGKILL to each), then removes the directories, deepest first.
+pub fn kill_and_remove_cgroup(dir: &Path, use_kill_file: bool) {
+    let mut dirs = Vec::new();
+    cgroup_dirs(dir, &mut dirs);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for d in dirs.iter().rev() {
+        loop {
+            let pids = cgroup_pids(&d.join("cgroup.procs"));
+            if pids.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                eprintln!("{}: processes {pids:?} survive SIGKILL", d.display());
+                break;
+            }
+            let kill_file = d.join("cgroup.kill");
+            if use_kill_file && kill_file.exists() {
+                let _ = fs::write(&kill_file, "1");
+            } else {
+                for pid in pids {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let until = Instant::now() + Duration::from_secs(3);
+        while let Err(e) = fs::remove_dir(d) {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                break;
+            }
+            if Instant::now() > until {
+                eprintln!("rmdir {}: {e}", d.display());
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `dir` and every directory below it, parents first (nothing if `dir` is not a directory).
+pub fn cgroup_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    if !dir.is_dir() {
+        return;
+    }
+    out.push(dir.to_path_buf());
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                cgroup_dirs(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// The pids listed in a `cgroup.procs` file.
+pub fn cgroup_pids(file: &Path) -> Vec<u32> {
+    fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
