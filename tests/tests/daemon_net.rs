@@ -188,3 +188,47 @@ fn auto_addresses_tcp_static_clash_and_crash_recovery() {
     d.ok(&["destroy", "c"]);
     assert!(leases(&d).is_empty(), "{:?}", leases(&d));
 }
+
+/// Two jails that start at the same moment on a bridge that does not exist yet, both with
+/// `create_bridge: true`: one makes it, the other joins it (it used to fail with "cannot
+/// create bridge: File exists"). Several rounds, each on a new bridge, to meet the race.
+#[test]
+fn parallel_starts_on_a_new_bridge() {
+    if !require_root() {
+        return;
+    }
+    let ns = NetNs::new();
+    let j1 = TestJail::new();
+    let roots = [j1.base.join("r1"), j1.base.join("r2")];
+    common::busybox_roots(&roots);
+    let dir = j1.base.join("d");
+    fs::create_dir_all(&dir).expect("mkdir the daemon dir");
+    let mut d = Daemon::start(&dir);
+    d.kill9();
+    let _nd = NetDaemon::start(&d, &ns);
+    for round in 0..6 {
+        let net = format!("network={{mode: bridge, bridge: jbrp{round}, create_bridge: true, address: [auto]}}");
+        let names = [format!("p{round}a"), format!("p{round}b")];
+        for (name, root) in names.iter().zip(&roots) {
+            create(&d, name, root, &net, "exec sleep 100000");
+        }
+        thread::scope(|s| {
+            for name in &names {
+                let d = &d;
+                s.spawn(move || d.ok(&["start", name]));
+            }
+        });
+        for name in &names {
+            assert_eq!(d.entry(name).expect("listed")["state"], "running", "{name}");
+        }
+        let bridges = ns.ip(&["-o", "link", "show", "type", "bridge"]);
+        assert_eq!(
+            bridges.matches(&format!("jbrp{round}")).count(),
+            1,
+            "one bridge: {bridges}"
+        );
+        for name in &names {
+            d.ok(&["destroy", "--force", name]);
+        }
+    }
+}

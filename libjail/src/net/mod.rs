@@ -368,15 +368,29 @@ async fn setup_bridge(
     let (bridge_index, created) = match existing {
         Some(link) => (link.index, false),
         None => {
-            host.link()
-                .add(LinkBridge::new(bridge).build())
-                .execute()
-                .await
-                .map_err(|e| NetError::io(format!("create bridge {bridge}"), nl::nl_io(e)))?;
+            let added = host.link().add(LinkBridge::new(bridge).build()).execute().await;
+            // Another jail starting at the same moment may have made it between our check and
+            // our create: then it is theirs to set up, and we join it.
+            let raced = match added {
+                Ok(()) => false,
+                Err(e) => {
+                    let e = nl::nl_io(e);
+                    if e.raw_os_error() != Some(libc::EEXIST) {
+                        return Err(NetError::io(format!("create bridge {bridge}"), e));
+                    }
+                    true
+                }
+            };
             let link = nl::link_by_name(host, bridge)
                 .await?
                 .ok_or_else(|| NetError::io(format!("find the new bridge {bridge}"), io::ErrorKind::NotFound.into()))?;
-            (link.index, true)
+            if raced && link.kind.as_deref() != Some("bridge") {
+                return Err(NetError::NotABridge {
+                    name: bridge.to_string(),
+                    kind: link.kind.clone().unwrap_or_else(|| "a plain device".to_string()),
+                });
+            }
+            (link.index, !raced)
         }
     };
     let made = async {
