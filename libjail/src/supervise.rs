@@ -302,6 +302,8 @@ impl Supervisor {
         self.state.uid_map = Some(self.plan.uid_map.to_proc());
         self.state.error = None;
         self.save();
+        // Setting the jail up used memory the long wait that follows does not need.
+        sys::malloc_trim();
         Ok(running)
     }
 

@@ -854,3 +854,12 @@ pub fn landlock_abi() -> Option<u32> {
     };
     u32::try_from(ret).ok().filter(|&v| v > 0)
 }
+
+/// `malloc_trim(0)`: gives the free memory of the heap back to the kernel (a long-lived,
+/// mostly idle process such as the supervisor keeps only what it uses).
+pub fn malloc_trim() {
+    // SAFETY: malloc_trim only walks glibc's own heap; no pointer of ours is involved.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
