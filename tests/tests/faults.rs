@@ -658,3 +658,40 @@ fn a_killed_init_gets_the_restart_policy() {
     w.ok(&["destroy".into(), name.clone()]);
     w.require_clean(&name);
 }
+
+/// A state directory that hangs (here: a FIFO where the supervisor writes its first state, so its
+/// open blocks, as on a dead network filesystem): the start gives up after jaild's start timeout
+/// with a clear error instead of holding the jail's lock forever; jaild goes on serving, and once
+/// the directory works again so does the jail.
+#[test]
+fn a_hanging_state_directory() {
+    if !require_root() {
+        return;
+    }
+    let w = World::new();
+    let name = jail_name("hang");
+    w.ok(&w.create_args(&name));
+    let state = w.d.state_dir.join("jails").join(&name).join("state.json");
+    let fifo = state.with_file_name(".state.json.tmp");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR).expect("mkfifo");
+    let began = Instant::now();
+    let err = w.d.fails(&["start", &name], "did not report within 30 s");
+    println!("{err}");
+    assert!(began.elapsed() < Duration::from_secs(60), "{:?}", began.elapsed());
+    assert_eq!(w.d.entry(&name).expect("listed")["state"], "stopped");
+    assert_eq!(w.d.ok(&["list"]).lines().count(), 2, "jaild serves on");
+    // The stuck supervisor is ours to end; then the directory works again.
+    let stuck = processes_with(path_str(&state));
+    assert!(!stuck.is_empty(), "the supervisor is stuck in the open");
+    for pid in &stuck {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    fs::remove_file(&fifo).expect("remove the fifo");
+    w.ok(&["start".into(), name.clone()]);
+    assert_eq!(w.settled(&name).as_deref(), Some("running"));
+    w.ok(&["destroy".into(), "--force".into(), name.clone()]);
+    w.require_clean(&name);
+}

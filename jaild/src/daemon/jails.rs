@@ -649,7 +649,7 @@ impl Jails {
             address_pool: self.settings.address_pool.as_ref(),
         };
         let began = Instant::now();
-        let (status, said) = match launch.run().await {
+        let (status, said) = match launch.run(self.settings.start_timeout).await {
             Ok(done) => done,
             Err(e) => {
                 self.store.clean_run_dir(&name);

@@ -99,8 +99,8 @@ impl Launch<'_> {
     /// Runs `jail-init supervise`: stdin on /dev/null, stdout read back, stderr appended to the
     /// supervisor log. The supervisor detaches once its first state is written, so this returns
     /// quickly with the exit status of the process we started (0 when the supervisor is on its
-    /// way) and what it printed (why not, otherwise).
-    pub async fn run(&self) -> Result<(std::process::ExitStatus, String), String> {
+    /// way) and what it printed (why not, otherwise); gives up after `limit`.
+    pub async fn run(&self, limit: Duration) -> Result<(std::process::ExitStatus, String), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -120,9 +120,17 @@ impl Launch<'_> {
         let child = cmd
             .spawn()
             .map_err(|e| format!("exec {}: {e}", self.jail_init.display()))?;
-        let out = child
-            .wait_with_output()
+        // It returns once its detached child has written the first state; a state directory
+        // that hangs (a dead network filesystem) must not hold the jail's lock forever.
+        let out = tokio::time::timeout(limit, child.wait_with_output())
             .await
+            .map_err(|_| {
+                format!(
+                    "{} supervise did not report within {} s (is the state directory reachable?)",
+                    self.jail_init.display(),
+                    limit.as_secs()
+                )
+            })?
             .map_err(|e| format!("wait for {}: {e}", self.jail_init.display()))?;
         Ok((out.status, String::from_utf8_lossy(&out.stdout).trim().to_string()))
     }
