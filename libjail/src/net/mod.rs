@@ -433,11 +433,16 @@ async fn setup_bridge(
     }
     .await;
     if let Err(e) = made {
-        // Undo: the veth's peer goes with it; a bridge we made goes too.
+        // Undo: the veth's peer goes with it; a bridge we made goes too, unless another jail
+        // joined it meanwhile (starts run in parallel).
         if let Ok(Some(veth)) = nl::link_by_name(host, host_if).await {
             let _ = nl::delete_link(host, veth.index, host_if).await;
         }
-        if created {
+        if created
+            && !nl::all_links(host)
+                .await
+                .is_ok_and(|links| links.iter().any(|l| l.master == Some(bridge_index)))
+        {
             let _ = nl::delete_link(host, bridge_index, bridge).await;
         }
         return Err(e);
