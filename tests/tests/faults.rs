@@ -519,14 +519,9 @@ fn a_full_state_directory() {
         err.contains("write the jail's state") && err.contains(path_str(&w.d.state_dir)),
         "{err}"
     );
-    let began = Instant::now();
+    // At once: the supervisor's own error, not jaild's start timeout.
     let err = w.d.fails(&["start", &b], "No space left on device");
-    assert!(err.contains("state"), "the error names the state file: {err}");
-    assert!(
-        began.elapsed() < Duration::from_secs(10),
-        "the start failed at once: {:?}",
-        began.elapsed()
-    );
+    assert!(err.contains("state.json") && !err.contains("within"), "{err}");
 
     let after = state_files(&w.d.state_dir);
     assert_eq!(
@@ -674,10 +669,8 @@ fn a_hanging_state_directory() {
     let state = w.d.state_dir.join("jails").join(&name).join("state.json");
     let fifo = state.with_file_name(".state.json.tmp");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR).expect("mkfifo");
-    let began = Instant::now();
     let err = w.d.fails(&["start", &name], "did not report within 30 s");
     println!("{err}");
-    assert!(began.elapsed() < Duration::from_secs(60), "{:?}", began.elapsed());
     assert_eq!(w.d.entry(&name).expect("listed")["state"], "stopped");
     assert_eq!(w.d.ok(&["list"]).lines().count(), 2, "jaild serves on");
     // The stuck supervisor is ours to end; then the directory works again.
