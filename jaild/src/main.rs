@@ -99,6 +99,11 @@ fn options(args: Args) -> anyhow::Result<jaild::daemon::Options> {
 }
 
 fn main() {
+    // jaild allocates little and rarely; one arena keeps its footprint to what it holds (the
+    // blocking pool's short-lived threads would each get an arena). MALLOC_ARENA_MAX overrides.
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        libjail::sys::limit_malloc_arenas(1);
+    }
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).unwrap_or_else(|e| {
         eprintln!("jaild: --log-level {}: {e}; using info", args.log_level);

@@ -10,8 +10,8 @@
 //!
 //! Knobs: `SOAK_CYCLES` (default 1000, the measured cycles in all), `SOAK_WORKERS` (default 4,
 //! jails at once), `SOAK_WARMUP` (default 300 cycles before the baseline is taken: jaild's heap
-//! takes that long to reach about its steady size), `MALLOC_ARENA_MAX` (jaild's, default 1: see
-//! [`malloc_arena_max`]).
+//! takes that long to reach about its steady size), `MALLOC_ARENA_MAX` (passed to jaild; unset, jaild
+//! limits itself to 1 arena: see [`malloc_arena_max`]).
 //!
 //! Setup: jaild runs inside a network namespace the test makes (the harness's `NetNs` and
 //! `NetDaemon`: `nsenter --net`, so the host's network is never touched) with an address pool,
@@ -167,13 +167,12 @@ fn assert_alive(pid: u32, d: &Daemon) {
     assert!(start_time(pid as i32).is_some(), "jaild exited\n{}", d.log_text());
 }
 
-/// glibc's arena limit for jaild: `MALLOC_ARENA_MAX` from the environment, else 1. With glibc's
-/// default (8 per core) every new thread of jaild's blocking pool may get an arena of its own,
-/// which keeps its memory after the thread exits: jaild's memory then grows in steps of a few
-/// hundred KiB with the peak number of concurrent blocking tasks (that is, with the machine's
-/// load), which is bounded and not a leak, but hides one. One arena leaves only what jaild keeps.
-fn malloc_arena_max() -> String {
-    std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "1".to_string())
+/// glibc's arena limit for jaild, shown in the output: `MALLOC_ARENA_MAX` from the environment
+/// (passed on to jaild), else jaild's own limit, 1 (jaild/src/main.rs). With glibc's default (8
+/// per core) every new thread of jaild's blocking pool may get an arena of its own that keeps its
+/// memory after the thread exits: bounded, not a leak, but it would hide one.
+fn malloc_arena_max() -> Option<String> {
+    std::env::var("MALLOC_ARENA_MAX").ok()
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -599,7 +598,8 @@ fn soak_create_start_exec_stop_destroy() {
     let mut d = Daemon::start(&dir);
     d.kill9();
     let arenas = malloc_arena_max();
-    let nd = NetDaemon::start_with(&d, &ns, &[("MALLOC_ARENA_MAX", &arenas)]);
+    let env: Vec<(&str, &str)> = arenas.iter().map(|a| ("MALLOC_ARENA_MAX", a.as_str())).collect();
+    let nd = NetDaemon::start_with(&d, &ns, &env);
     // nsenter execs jaild: the child's pid is jaild's.
     let jaild = nd.child.as_ref().expect("jaild runs").id();
     cg.enter(jaild);
@@ -614,7 +614,7 @@ fn soak_create_start_exec_stop_destroy() {
     println!(
         "[soak] jaild {jaild} (MALLOC_ARENA_MAX={}) in netns {} and cgroup {}; {warmup} warm-up cycles, then {cycles} \
          cycles on {workers} workers",
-        arenas,
+        arenas.as_deref().unwrap_or("unset: jaild's own 1"),
         ns.name,
         cg.dirs.first().map_or(String::new(), |p| p.display().to_string())
     );

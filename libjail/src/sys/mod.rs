@@ -863,3 +863,13 @@ pub fn malloc_trim() {
         libc::malloc_trim(0);
     }
 }
+
+/// `mallopt(M_ARENA_MAX, max)`: at most `max` malloc arenas. A daemon whose threads come and go
+/// (a blocking pool) otherwise gets an arena per new thread, each keeping its memory after the
+/// thread is gone. Call before starting threads.
+pub fn limit_malloc_arenas(max: i32) {
+    // SAFETY: mallopt only sets a glibc allocator parameter; no memory of ours is involved.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, max);
+    }
+}
