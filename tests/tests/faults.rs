@@ -563,7 +563,8 @@ fn a_full_state_directory() {
 
 /// A supervisor killed from outside: jaild notices (its sweep), kills the orphaned init, and
 /// applies the restart policy: `on-failure` starts the jail again, up to `--restart-max`
-/// times in a row; then the jail stays stopped with the reason recorded.
+/// times in a row (a jail that ran a minute starts a new series); then the jail stays stopped
+/// with the reason recorded.
 #[test]
 fn a_killed_supervisor_gets_the_restart_policy() {
     if !require_root() {
@@ -596,7 +597,21 @@ fn a_killed_supervisor_gets_the_restart_policy() {
     assert_eq!(start_time(pid), None, "the orphaned init {pid} was killed");
     assert_eq!(w.settled(&name).as_deref(), Some("running"));
 
-    // Again: the limit (1) is reached, the jail stays down.
+    // A jail that ran for a while (its state says it started two minutes ago) starts a new
+    // series: restarted again although the limit is 1.
+    let state = w.d.state_dir.join("jails").join(&name).join("state.json");
+    let mut st: serde_json::Value = serde_json::from_slice(&fs::read(&state).expect("read state.json")).expect("json");
+    st["started_at"] = (st["started_at"].as_u64().expect("started_at") - 120).into();
+    fs::write(&state, serde_json::to_vec(&st).expect("json")).expect("write state.json");
+    let (pid, sup) = kill_supervisor();
+    let v =
+        w.d.wait_for(&name, Duration::from_secs(30), "restarted after a long run", |v| {
+            v["state"] == "running" && v["supervisor_pid"].as_i64() != Some(i64::from(sup))
+        });
+    assert_eq!(v["restarts"], 1, "a new series: {v}");
+    assert_eq!(start_time(pid), None, "the orphaned init {pid} was killed");
+
+    // Again, right away: the limit (1) is reached, the jail stays down.
     let (pid, _) = kill_supervisor();
     let v = w.d.wait_for(&name, Duration::from_secs(30), "stopped for good", |v| {
         v["state"] == "stopped"

@@ -33,6 +33,10 @@ pub const DEFAULT_COMMAND: &str = "/sbin/init";
 /// says otherwise (the supervisor's own default for restarts of the init).
 pub const DEFAULT_RESTART_MAX: u32 = 5;
 
+/// A jail that ran this long before its supervisor died is restarted as if for the first time
+/// (`restart.max` counts restarts in a row).
+const STABLE_RUN: Duration = Duration::from_secs(60);
+
 /// The default grace period of a stop.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -349,6 +353,15 @@ impl Jails {
         }
         if let Some(jail) = self.registry().jails.get(name) {
             jail.supervisor_died.store(true, Ordering::SeqCst);
+            // A jail that ran a while before its supervisor died starts a new series of restarts.
+            let ran = obs
+                .st
+                .as_ref()
+                .and_then(|s| s.started_at)
+                .map(|t| now().saturating_sub(t));
+            if ran.is_some_and(|secs| secs >= STABLE_RUN.as_secs()) {
+                jail.recoveries.store(0, Ordering::SeqCst);
+            }
         }
         let Some(mut st) = obs.st.clone() else { return obs };
         let killed = kill_and_wait(&st, false).await;
