@@ -277,6 +277,12 @@ impl Daemon {
                 }
             }
         }
+        // A supervisor that never wrote its state (a test that failed half-way through a start)
+        // is found by its command line, which names this test's state directory.
+        let jails_dir = self.state_dir.join("jails");
+        if let Some(dir) = jails_dir.to_str().filter(|d| d.len() > "/jails".len()) {
+            pids.extend(processes_with(&format!("--state {dir}/")).into_iter().map(|p| p as i32));
+        }
         for pid in &pids {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
         }
