@@ -112,17 +112,7 @@ for i in $(seq 0 "$jails"); do
 done
 
 # crun's bundle: the default spec, our rootfs, sleep.
-mkdir -m 0700 "$work/bundle"
-(cd "$work/bundle" && crun spec)
-python3 - "$work/bundle/config.json" "$work/roots/r0" <<'PY'
-import json, sys
-path, root = sys.argv[1], sys.argv[2]
-c = json.load(open(path))
-c["root"] = {"path": root, "readonly": True}
-c["process"]["args"] = ["/bin/sleep", "100000"]
-c["process"]["terminal"] = False
-json.dump(c, open(path, "w"), indent=1)
-PY
+bench_crun_bundle "$work/bundle" "$work/roots/r0" -- /bin/sleep 100000
 
 "$rel/jaild" --socket "$work/jaild.sock" --state-dir "$work/state" --run-dir "$work/run" \
     --id-pool 1600000000:$((jails + 28)) --id-pool-dir "$work/idpool" --log-level warn \

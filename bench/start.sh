@@ -112,26 +112,8 @@ root=$work/root
 # The jail's id range comes from a private pool, so the benchmark never touches /run/jaild.
 export JAILD_ID_POOL_DIR=$work/idpool JAILD_ID_POOL=1500000000:16
 
-# crun's bundle: `crun spec`'s default on the same root, running /bin/true without a terminal, in
-# the namespaces unshare makes (user with root mapped to root, mount, pid, uts, ipc, net). With
-# only root mapped, the default devpts option gid=5 cannot work, so it is dropped.
-mkdir -m 0700 "$work/bundle"
-(cd "$work/bundle" && crun spec)
-python3 - "$work/bundle/config.json" "$root" <<'PY'
-import json, sys
-path, root = sys.argv[1], sys.argv[2]
-c = json.load(open(path))
-c["root"] = {"path": root, "readonly": True}
-c["process"]["args"] = ["/bin/true"]
-c["process"]["terminal"] = False
-c["linux"]["namespaces"] = [{"type": t} for t in ("user", "mount", "pid", "uts", "ipc", "network")]
-c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 0, "size": 1}]
-c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 0, "size": 1}]
-for m in c["mounts"]:
-    if m["type"] == "devpts":
-        m["options"] = [o for o in m["options"] if o != "gid=5"]
-json.dump(c, open(path, "w"), indent=1)
-PY
+# crun's bundle: `crun spec`'s default on the same root, running /bin/true, in unshare's namespaces.
+bench_crun_bundle "$work/bundle" "$root" --like-unshare -- /bin/true
 
 # LXC's application containers: lxc-execute with a minimal config on the same directory root, in
 # the namespaces unshare makes (LXC adds a cgroup namespace), its cgroups below ours.

@@ -477,9 +477,9 @@ pub fn num(status: &Value, key: &str) -> i64 {
         .unwrap_or_else(|| panic!("{key} is not a number in {status}"))
 }
 
-/// Host pids of the processes below `pid` that live in a child pid namespace (the jail's).
-pub fn jail_processes(pid: u32) -> Vec<u32> {
-    let mut parent_of = Vec::new();
+/// Every process as `(pid, ppid)`, from a scan of /proc (zombies included).
+pub fn process_parents() -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
     for entry in fs::read_dir("/proc").expect("read /proc").flatten() {
         let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
@@ -490,9 +490,15 @@ pub fn jail_processes(pid: u32) -> Vec<u32> {
         // pid (comm) state ppid ...: the comm may hold spaces and parentheses.
         let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
         if let Some(ppid) = after.split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok()) {
-            parent_of.push((p, ppid));
+            out.push((p, ppid));
         }
     }
+    out
+}
+
+/// Host pids of the processes below `pid` that live in a child pid namespace (the jail's).
+pub fn jail_processes(pid: u32) -> Vec<u32> {
+    let parent_of = process_parents();
     let mut below = vec![pid];
     let mut i = 0;
     while i < below.len() {

@@ -454,21 +454,11 @@ pub fn thread_count(pid: u32) -> usize {
 
 /// The children of `pid` (a scan of /proc), zombies included.
 pub fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Some(child) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: the comm may hold spaces and parentheses.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        if after.split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok()) == Some(pid) {
-            out.push(child);
-        }
-    }
-    out
+    crate::common::process_parents()
+        .into_iter()
+        .filter(|(_, ppid)| *ppid == pid)
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// Entries below `dir` (files, directories, sockets; not `dir` itself) and the bytes of its
